@@ -1,0 +1,85 @@
+//! Limits and timeouts of a WebSocket: one struct, set before the socket exists.
+
+use std::time::Duration;
+
+/// Limits and timeouts, shared by the handshake, the codecs and the socket.
+///
+/// ```
+/// use std::time::Duration;
+/// use hunchensocket_core::Config;
+///
+/// let config = Config::default()
+///     .with_max_message_size(1 << 20)
+///     .with_handshake_timeout(Duration::from_secs(5));
+/// assert_eq!(config.max_message_size, 1 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest single frame accepted, in bytes (RFC 6455). Default 16 MiB.
+    pub max_frame_size: usize,
+    /// Largest message accepted, in bytes: reassembled fragments (RFC 6455), or one frame
+    /// without its terminator (hixie). A larger one closes the connection with 1009. Default 64 MiB.
+    pub max_message_size: usize,
+    /// Time allowed for the request line and headers of the opening handshake (slowloris guard).
+    /// Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Time allowed for the 8 key3 bytes of a hixie-76 handshake. Default 5 s.
+    pub key3_timeout: Duration,
+    /// After sending a close frame, how long to wait for the peer's before dropping the TCP
+    /// connection. Default 5 s.
+    pub close_timeout: Duration,
+    /// Bytes queued for writing beyond which senders wait for the queue to drain. Default 4 MiB.
+    pub write_buffer_high_water: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            key3_timeout: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(5),
+            write_buffer_high_water: 4 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`Config::max_frame_size`].
+    pub fn with_max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Sets [`Config::max_message_size`].
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`Config::handshake_timeout`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::key3_timeout`].
+    pub fn with_key3_timeout(mut self, timeout: Duration) -> Self {
+        self.key3_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::close_timeout`].
+    pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::write_buffer_high_water`].
+    pub fn with_write_buffer_high_water(mut self, bytes: usize) -> Self {
+        self.write_buffer_high_water = bytes;
+        self
+    }
+}

@@ -1,0 +1,1 @@
+//! Opening handshakes as pure functions. (filled in by the handshake work)
