@@ -3,7 +3,8 @@
 //!
 //! Nothing here does IO. A server calls [`is_upgrade_request`], then [`Request::parse`], then
 //! either [`Request::accept`] (plus [`Request::hixie76_answer`] once key3 has arrived) or
-//! [`refusal_response`].
+//! [`refusal_response`]. A client calls [`client_handshake`] and checks the answer with
+//! [`ClientCheck`].
 
 use std::fmt;
 
@@ -12,8 +13,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
 use crate::Refusal;
 
+mod client;
 pub mod hixie;
 pub mod rfc6455;
+
+pub use client::{ClientCheck, ClientRequest, client_handshake};
 
 const SEC_WEBSOCKET_VERSION: HeaderName = HeaderName::from_static("sec-websocket-version");
 const SEC_WEBSOCKET_KEY: HeaderName = HeaderName::from_static("sec-websocket-key");
