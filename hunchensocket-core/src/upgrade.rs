@@ -1,0 +1,148 @@
+//! Upgrading one hyper request: for applications that run their own hyper or axum server.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::codec::Role;
+use crate::config::Config;
+use crate::error::{Error, Refusal, Result};
+use crate::handshake::{self, Version};
+use crate::socket::WebSocket;
+
+/// The transport of a WebSocket upgraded from a hyper connection.
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// A validated upgrade request, holding on to its connection until the response is sent.
+///
+/// ```no_run
+/// use hunchensocket_core::{Message, Upgrade};
+///
+/// async fn handle(mut req: http::Request<hyper::body::Incoming>) -> http::Response<String> {
+///     match Upgrade::new(&mut req) {
+///         Ok(upgrade) => upgrade
+///             .on_upgrade(|mut ws| async move {
+///                 while let Some(Ok(msg)) = ws.recv().await {
+///                     if msg.is_data() {
+///                         let _ = ws.send(msg).await;
+///                     }
+///                 }
+///             })
+///             .map(|()| String::new()),
+///         Err(refusal) => hunchensocket_core::handshake::refusal_response(&refusal),
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Upgrade {
+    request: handshake::Request,
+    on_upgrade: OnUpgrade,
+    protocol: Option<String>,
+    secure: bool,
+    config: Config,
+}
+
+/// The socket-to-be of an accepted upgrade: await [`open`](Self::open) once the response is on
+/// its way (hyper completes the upgrade after writing it).
+#[derive(Debug)]
+pub struct PendingSocket {
+    request: handshake::Request,
+    on_upgrade: OnUpgrade,
+    config: Config,
+}
+
+impl Upgrade {
+    /// Validates `req` as an opening handshake of any supported version and takes its
+    /// connection. A refusal carries the status to answer with
+    /// ([`refusal_response`](crate::handshake::refusal_response) builds the response).
+    pub fn new<B>(req: &mut http::Request<B>) -> Result<Upgrade, Refusal> {
+        let request = handshake::Request::parse(req)?;
+        let on_upgrade = hyper::upgrade::on(req);
+        Ok(Upgrade::from_parts(request, on_upgrade))
+    }
+
+    pub(crate) fn from_parts(request: handshake::Request, on_upgrade: OnUpgrade) -> Self {
+        Upgrade { request, on_upgrade, protocol: None, secure: false, config: Config::default() }
+    }
+
+    /// The parsed handshake: version, origin, offered subprotocols.
+    pub fn request(&self) -> &handshake::Request {
+        &self.request
+    }
+
+    /// Picks a subprotocol; ignored unless the client offered it.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        let protocol = protocol.into();
+        if self.request.protocols().iter().any(|p| *p == protocol) {
+            self.protocol = Some(protocol);
+        }
+        self
+    }
+
+    /// Whether the connection is TLS (hixie handshakes then announce a `wss://` location).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets the socket's limits and timeouts.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The `101` response to send, and the socket that opens once it has been sent.
+    pub fn into_response(self) -> (http::Response<()>, PendingSocket) {
+        let response = self.request.accept(self.protocol.as_deref(), self.secure);
+        let pending = PendingSocket {
+            request: self.request,
+            on_upgrade: self.on_upgrade,
+            config: self.config,
+        };
+        (response, pending)
+    }
+
+    /// The `101` response to send; `handler` runs on a new task with the socket once it opens.
+    pub fn on_upgrade<F, Fut>(self, handler: F) -> http::Response<()>
+    where
+        F: FnOnce(WebSocket<Upgraded>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (response, pending) = self.into_response();
+        tokio::spawn(async move {
+            match pending.open().await {
+                Ok(socket) => handler(socket).await,
+                Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
+            }
+        });
+        response
+    }
+}
+
+impl PendingSocket {
+    /// The protocol version of the socket.
+    pub fn version(&self) -> Version {
+        self.request.version()
+    }
+
+    /// Waits for hyper to hand over the connection, completes a hixie-76 handshake (reads key3,
+    /// within [`Config::key3_timeout`], and writes the MD5 answer), and opens the socket.
+    pub async fn open(self) -> Result<WebSocket<Upgraded>> {
+        let upgraded = self.on_upgrade.await.map_err(std::io::Error::other)?;
+        let mut io = TokioIo::new(upgraded);
+        let version = self.request.version();
+        if version == Version::Hixie76 {
+            let mut key3 = [0u8; 8];
+            tokio::time::timeout(self.config.key3_timeout, io.read_exact(&mut key3))
+                .await
+                .map_err(|_| Error::Timeout("hixie-76 key3"))??;
+            if let Some(answer) = self.request.hixie76_answer(&key3) {
+                io.write_all(&answer).await?;
+            }
+        }
+        Ok(WebSocket::from_raw(io, Bytes::new(), version, Role::Server, &self.config))
+    }
+}
