@@ -200,3 +200,275 @@ fn lossy_text(payload: Bytes) -> Utf8Bytes {
         Utf8Bytes::from(String::from_utf8_lossy(&payload).into_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::message::{CloseCode, CloseFrame};
+
+    fn codec() -> Codec {
+        Codec::new(1 << 20)
+    }
+
+    fn decode_all(codec: &mut Codec, bytes: &[u8]) -> Result<Vec<Message>, ProtocolError> {
+        let mut src = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(msg) = codec.decode(&mut src)? {
+            out.push(msg);
+        }
+        Ok(out)
+    }
+
+    fn decode_chunked(
+        codec: &mut Codec,
+        bytes: &[u8],
+        sizes: &[usize],
+    ) -> Result<Vec<Message>, ProtocolError> {
+        let mut src = BytesMut::new();
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes[i % sizes.len()].clamp(1, rest.len());
+            i += 1;
+            src.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            while let Some(msg) = codec.decode(&mut src)? {
+                out.push(msg);
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn text_frames() {
+        assert_eq!(
+            decode_all(&mut codec(), b"\x00Hello\xFF\x00h\xC3\xA9\xFF"),
+            Ok(vec![Message::text("Hello"), Message::text("hé")])
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_chars() {
+        assert_eq!(
+            decode_all(&mut codec(), b"\x00a\xC3\x28b\x80\xFF"),
+            Ok(vec![Message::text("a\u{FFFD}(b\u{FFFD}")])
+        );
+    }
+
+    #[test]
+    fn empty_text_frame() {
+        assert_eq!(
+            decode_all(&mut codec(), b"\x00\xFF"),
+            Ok(vec![Message::text("")])
+        );
+    }
+
+    #[test]
+    fn sentinel_frames_of_other_types_are_discarded() {
+        assert_eq!(
+            decode_all(&mut codec(), b"\x01ignored\xFF\x7F\xFF\x00kept\xFF"),
+            Ok(vec![Message::text("kept")])
+        );
+    }
+
+    #[test]
+    fn length_frames_are_discarded() {
+        assert_eq!(
+            decode_all(&mut codec(), b"\x80\x03abc\x00kept\xFF"),
+            Ok(vec![Message::text("kept")])
+        );
+        // Two length groups: 0x81 0x00 is 128.
+        let mut bytes = b"\x90\x81\x00".to_vec();
+        bytes.extend_from_slice(&[0xFF; 128]);
+        bytes.extend_from_slice(b"\x00kept\xFF");
+        assert_eq!(
+            decode_all(&mut codec(), &bytes),
+            Ok(vec![Message::text("kept")])
+        );
+        // A zero-length frame of another type than 0xFF is no close.
+        assert_eq!(
+            decode_all(&mut codec(), b"\x80\x00\x00kept\xFF"),
+            Ok(vec![Message::text("kept")])
+        );
+    }
+
+    #[test]
+    fn close() {
+        let mut codec = codec();
+        let mut src = BytesMut::from(&b"\x00bye\xFF\xFF\x00"[..]);
+        assert_eq!(codec.decode(&mut src), Ok(Some(Message::text("bye"))));
+        assert_eq!(codec.decode(&mut src), Ok(Some(Message::Close(None))));
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        src.extend_from_slice(b"\x00late\xFF");
+        let e = codec.decode(&mut src).unwrap_err();
+        assert_eq!(e, ProtocolError::DataAfterClose);
+        assert_eq!(e.close_code(), CloseCode::PROTOCOL_ERROR);
+    }
+
+    #[test]
+    fn never_ending_text_frame() {
+        let mut codec = Codec::new(16);
+        let mut src = BytesMut::from(&b"\x00"[..]);
+        src.extend_from_slice(&[b'a'; 16]);
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        src.extend_from_slice(b"a");
+        let e = codec.decode(&mut src).unwrap_err();
+        assert_eq!(e, ProtocolError::MessageTooLarge);
+        assert_eq!(e.close_code(), CloseCode::MESSAGE_TOO_BIG);
+        // Sticky.
+        assert_eq!(codec.decode(&mut src), Err(ProtocolError::MessageTooLarge));
+    }
+
+    #[test]
+    fn text_at_the_limit_and_over_it() {
+        let mut bytes = b"\x00".to_vec();
+        bytes.extend_from_slice(&[b'a'; 16]);
+        bytes.push(0xFF);
+        assert_eq!(decode_all(&mut Codec::new(16), &bytes).unwrap().len(), 1);
+        // Terminated, but one byte too long, arriving all at once.
+        let mut bytes = b"\x00".to_vec();
+        bytes.extend_from_slice(&[b'a'; 17]);
+        bytes.push(0xFF);
+        assert_eq!(
+            decode_all(&mut Codec::new(16), &bytes),
+            Err(ProtocolError::MessageTooLarge)
+        );
+    }
+
+    #[test]
+    fn never_ending_sentinel_frame() {
+        let mut bytes = b"\x05".to_vec();
+        bytes.extend_from_slice(&[b'a'; 17]);
+        assert_eq!(
+            decode_chunked(&mut Codec::new(16), &bytes, &[3]),
+            Err(ProtocolError::MessageTooLarge)
+        );
+    }
+
+    #[test]
+    fn length_over_the_limit() {
+        let e = decode_all(&mut Codec::new(100), b"\x80\x65").unwrap_err();
+        assert_eq!(e, ProtocolError::MessageTooLarge);
+        assert_eq!(e.close_code(), CloseCode::MESSAGE_TOO_BIG);
+        // Known too large before the last group arrives.
+        assert_eq!(
+            decode_all(&mut Codec::new(100), b"\x80\x81\x81"),
+            Err(ProtocolError::MessageTooLarge)
+        );
+    }
+
+    #[test]
+    fn length_overflow() {
+        let mut bytes = vec![0x80];
+        bytes.extend_from_slice(&[0xFF; 12]);
+        assert_eq!(
+            decode_all(&mut Codec::new(usize::MAX), &bytes),
+            Err(ProtocolError::MessageTooLarge)
+        );
+    }
+
+    #[test]
+    fn discarded_frames_are_not_buffered() {
+        let mut codec = codec();
+        let mut src = BytesMut::from(&b"\x01aaaa"[..]);
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        assert!(src.is_empty());
+        let mut src = BytesMut::from(&b"\x80\x0Aaaaa"[..]);
+        let mut codec = Codec::new(100);
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        assert!(src.is_empty());
+        src.extend_from_slice(b"bbbbbb\x00x\xFF");
+        assert_eq!(codec.decode(&mut src), Ok(Some(Message::text("x"))));
+    }
+
+    #[test]
+    fn scanning_resumes_where_it_stopped() {
+        let mut codec = codec();
+        let mut src = BytesMut::from(&b"\x00abc"[..]);
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        assert!(matches!(codec.state, State::Text { scanned: 3 }));
+        src.extend_from_slice(b"def");
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        assert!(matches!(codec.state, State::Text { scanned: 6 }));
+        src.extend_from_slice(b"\xFF");
+        assert_eq!(codec.decode(&mut src), Ok(Some(Message::text("abcdef"))));
+    }
+
+    #[test]
+    fn valid_text_is_not_copied() {
+        let mut src = BytesMut::from(&b"\x00Hello\xFF"[..]);
+        let base = src.as_ptr() as usize;
+        let Some(Message::Text(text)) = codec().decode(&mut src).unwrap() else {
+            panic!("expected text");
+        };
+        assert_eq!(text.as_bytes().as_ptr() as usize, base + 1);
+    }
+
+    #[test]
+    fn bytewise_equals_all_at_once() {
+        let bytes = b"\x00Hello\xFF\x01x\xFF\x80\x03abc\x00\xC3\x28\xFF\x00\xFF\x82\x01\x00\x00\xF0\x9F\x98\x80\xFF\xFF\x00";
+        let all = decode_all(&mut codec(), bytes).unwrap();
+        assert_eq!(
+            all,
+            vec![
+                Message::text("Hello"),
+                Message::text("\u{FFFD}("),
+                Message::text(""),
+                Message::text("😀"),
+                Message::Close(None),
+            ]
+        );
+        assert_eq!(decode_chunked(&mut codec(), bytes, &[1]), Ok(all));
+    }
+
+    #[test]
+    fn encode() {
+        let mut codec = codec();
+        let mut dst = BytesMut::new();
+        codec.encode(&Message::text("hé"), &mut dst).unwrap();
+        codec.encode(&Message::Ping("p".into()), &mut dst).unwrap();
+        codec.encode(&Message::Pong("p".into()), &mut dst).unwrap();
+        codec.encode(&Message::Close(None), &mut dst).unwrap();
+        let close = Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")));
+        codec.encode(&close, &mut dst).unwrap();
+        assert_eq!(&dst[..], b"\x00h\xC3\xA9\xFF\xFF\x00\xFF\x00");
+        let result = codec.encode(&Message::binary(&b"x"[..]), &mut dst);
+        assert!(
+            matches!(result, Err(Error::BinaryUnsupported)),
+            "{result:?}"
+        );
+        assert_eq!(dst.len(), 9);
+    }
+
+    proptest! {
+        #[test]
+        fn text_round_trip(
+            texts in proptest::collection::vec(any::<String>(), 0..8),
+            sizes in proptest::collection::vec(1usize..64, 1..6),
+        ) {
+            let mut codec = codec();
+            let mut wire = BytesMut::new();
+            for text in &texts {
+                codec.encode(&Message::text(text.as_str()), &mut wire).unwrap();
+            }
+            codec.encode(&Message::Close(None), &mut wire).unwrap();
+            let mut expected: Vec<Message> = texts.iter().map(|t| Message::text(t.as_str())).collect();
+            expected.push(Message::Close(None));
+            prop_assert_eq!(decode_chunked(&mut Codec::new(1 << 20), &wire, &sizes), Ok(expected));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            sizes in proptest::collection::vec(1usize..50, 1..6),
+            limit in prop_oneof![Just(1usize << 20), 0usize..40],
+        ) {
+            let chunked = decode_chunked(&mut Codec::new(limit), &bytes, &sizes);
+            let whole = decode_all(&mut Codec::new(limit), &bytes);
+            prop_assert_eq!(chunked, whole);
+        }
+    }
+}
