@@ -90,3 +90,73 @@ impl Codec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::message::{CloseCode, CloseFrame};
+
+    #[test]
+    fn constructors_pick_the_protocol_and_limits() {
+        let config = Config::default().with_max_frame_size(10);
+        let mut server = Codec::rfc6455(Role::Server, &config);
+        assert!(!server.is_hixie());
+        let mut src = BytesMut::from(&[0x82, 0x8B, 1, 2, 3, 4][..]);
+        assert_eq!(
+            server.decode(&mut src),
+            Err(ProtocolError::FrameTooLarge(11))
+        );
+
+        let config = Config::default().with_max_message_size(4);
+        let mut hixie = Codec::hixie(&config);
+        assert!(hixie.is_hixie());
+        let mut src = BytesMut::from(&b"\x00abcd"[..]);
+        assert_eq!(hixie.decode(&mut src), Ok(None));
+        src.extend_from_slice(b"e");
+        assert_eq!(hixie.decode(&mut src), Err(ProtocolError::MessageTooLarge));
+    }
+
+    #[test]
+    fn rfc6455_through_the_enum() {
+        let config = Config::default();
+        let mut client = Codec::rfc6455(Role::Client, &config);
+        let mut server = Codec::rfc6455(Role::Server, &config);
+        let messages = [
+            Message::text("hi"),
+            Message::binary(&b"\x00\x01"[..]),
+            Message::Ping(Bytes::from_static(b"p")),
+            Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "done"))),
+        ];
+        let mut wire = BytesMut::new();
+        for msg in &messages {
+            client.encode(msg, &mut wire).unwrap();
+        }
+        for msg in &messages {
+            assert_eq!(server.decode(&mut wire).as_ref(), Ok(&Some(msg.clone())));
+        }
+        assert_eq!(server.decode(&mut wire), Ok(None));
+    }
+
+    #[test]
+    fn hixie_through_the_enum() {
+        let mut codec = Codec::hixie(&Config::default());
+        let mut dst = BytesMut::new();
+        codec.encode(&Message::text("hi"), &mut dst).unwrap();
+        codec
+            .encode(&Message::Ping(Bytes::new()), &mut dst)
+            .unwrap();
+        codec
+            .encode(&Message::Pong(Bytes::new()), &mut dst)
+            .unwrap();
+        assert!(matches!(
+            codec.encode(&Message::binary(&b"x"[..]), &mut dst),
+            Err(Error::BinaryUnsupported)
+        ));
+        codec.encode(&Message::Close(None), &mut dst).unwrap();
+        assert_eq!(&dst[..], b"\x00hi\xFF\xFF\x00");
+        assert_eq!(codec.decode(&mut dst), Ok(Some(Message::text("hi"))));
+        assert_eq!(codec.decode(&mut dst), Ok(Some(Message::Close(None))));
+    }
+}

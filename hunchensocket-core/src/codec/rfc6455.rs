@@ -502,35 +502,39 @@ impl Utf8Stream {
 
 /// Masking keys from the operating system's random source, fetched 64 at a time so that a
 /// client does not make a system call per frame. Every key is fresh and unpredictable
-/// (RFC 6455 §10.3); none is used twice.
+/// (RFC 6455 §10.3); none is used twice. The pool is allocated on first use, so a server,
+/// which never masks, does not carry it.
 struct KeyPool {
-    bytes: [u8; 256],
+    bytes: Option<Box<[u8; 256]>>,
     used: usize,
 }
 
 impl KeyPool {
     fn new() -> Self {
         KeyPool {
-            bytes: [0; 256],
-            used: 256,
+            bytes: None,
+            used: 0,
         }
     }
 
     fn next(&mut self) -> Result<[u8; 4], Error> {
-        if self.used + 4 > self.bytes.len() {
-            getrandom::fill(&mut self.bytes).map_err(|e| {
-                Error::Io(std::io::Error::other(format!("no random masking key: {e}")))
-            })?;
-            self.used = 0;
-        }
+        let bytes = match &mut self.bytes {
+            Some(bytes) if self.used + 4 <= bytes.len() => bytes,
+            slot => {
+                let bytes = slot.get_or_insert_with(|| Box::new([0; 256]));
+                // Spent until the refill succeeds: a failed refill must not leave old or
+                // zeroed bytes to be handed out as keys.
+                self.used = bytes.len();
+                getrandom::fill(&mut bytes[..]).map_err(|e| {
+                    Error::Io(std::io::Error::other(format!("no random masking key: {e}")))
+                })?;
+                self.used = 0;
+                bytes
+            }
+        };
         let at = self.used;
         self.used += 4;
-        Ok([
-            self.bytes[at],
-            self.bytes[at + 1],
-            self.bytes[at + 2],
-            self.bytes[at + 3],
-        ])
+        Ok([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
     }
 }
 
