@@ -117,7 +117,9 @@ pub struct Accept {
 
 impl std::fmt::Debug for Accept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Accept").field("protocol", &self.protocol).finish_non_exhaustive()
+        f.debug_struct("Accept")
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,7 +137,10 @@ impl Accept {
             let mut handler = setup(sender);
             Box::new(move |msg| Box::pin(handler(msg)) as BoxFuture<()>)
         }));
-        Accept { protocol: None, run }
+        Accept {
+            protocol: None,
+            run,
+        }
     }
 
     /// Accepts and hands the whole socket to `f`, on a task of its own.
@@ -144,7 +149,10 @@ impl Accept {
         F: FnOnce(WebSocket<Upgraded>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Accept { protocol: None, run: Run::Socket(Box::new(move |ws| Box::pin(f(ws)))) }
+        Accept {
+            protocol: None,
+            run: Run::Socket(Box::new(move |ws| Box::pin(f(ws)))),
+        }
     }
 
     /// Chooses a subprotocol (ignored unless the client offered it).
@@ -209,8 +217,10 @@ impl Default for Server {
 pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Body> {
     let mut res = Response::new(full(Bytes::from(text.into())));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }
 
@@ -220,7 +230,10 @@ fn full(bytes: Bytes) -> Body {
 
 fn refusal(refusal: &Refusal) -> Response<Body> {
     let mut res = handshake::refusal_response(refusal).map(|s| full(Bytes::from(s)));
-    res.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    res.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
     res
 }
 
@@ -268,7 +281,10 @@ impl Server {
     }
 
     /// Sets the origin policy: upgrades whose origin it refuses get `403`. All are allowed by default.
-    pub fn allow_origin(mut self, policy: impl Fn(Option<&str>) -> bool + Send + Sync + 'static) -> Self {
+    pub fn allow_origin(
+        mut self,
+        policy: impl Fn(Option<&str>) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.origin = Some(Arc::new(policy));
         self
     }
@@ -280,7 +296,11 @@ impl Server {
     }
 
     /// Serves TLS with a PEM certificate chain and private key.
-    pub fn tls_pem(self, cert_chain: impl AsRef<std::path::Path>, key: impl AsRef<std::path::Path>) -> Result<Self> {
+    pub fn tls_pem(
+        self,
+        cert_chain: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<Self> {
         Ok(self.tls(crate::tls::server_config_from_pem(cert_chain, key)?))
     }
 
@@ -292,7 +312,8 @@ impl Server {
 
     /// Serves `listener` until the process ends.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
-        self.serve_with_shutdown(listener, std::future::pending()).await
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
     }
 
     /// Serves `listener` until `signal` completes, then shuts down gracefully: stops accepting,
@@ -396,8 +417,12 @@ impl Inner {
     }
 }
 
-async fn serve_connection<I>(inner: Arc<Inner>, io: I, peer: SocketAddr, mut stop: watch::Receiver<bool>)
-where
+async fn serve_connection<I>(
+    inner: Arc<Inner>,
+    io: I,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = {
@@ -414,7 +439,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(inner.config.handshake_timeout)
         .title_case_headers(true);
-    let conn = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => {
@@ -422,7 +449,7 @@ where
                 tracing::debug!("connection from {peer}: {e}");
             }
         }
-        _ = stop.wait_for(|s| *s) => {
+        () = stopped(&mut stop) => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
@@ -449,9 +476,16 @@ async fn handle(
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _body) = req.into_parts();
-    let hs = Handshake { parts: &parts, request: &request, peer };
+    let hs = Handshake {
+        parts: &parts,
+        request: &request,
+        peer,
+    };
     let Some(accept) = inner.dispatchers.iter().find_map(|d| d.dispatch(&hs)) else {
-        return refusal(&Refusal::new(StatusCode::NOT_FOUND, "no WebSocket endpoint here"));
+        return refusal(&Refusal::new(
+            StatusCode::NOT_FOUND,
+            "no WebSocket endpoint here",
+        ));
     };
     let mut upgrade = Upgrade::from_parts(request, on_upgrade)
         .secure(inner.secure)
@@ -471,12 +505,18 @@ async fn handle(
     response.map(|()| full(Bytes::new()))
 }
 
+/// Completes once the server is shutting down.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send: drop it here, inside.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
 /// Runs an accepted socket, closing it with 1001 when the server shuts down.
 async fn run(run: Run, socket: WebSocket<Upgraded>, mut stop: watch::Receiver<bool>) {
     let weak = socket.sender().downgrade();
     let watcher = async move {
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => weak.close(CloseCode::GOING_AWAY, "server shutting down"),
+            () = stopped(&mut stop) => weak.close(CloseCode::GOING_AWAY, "server shutting down"),
             () = weak.closed() => {}
         }
     };

@@ -64,12 +64,26 @@ fn parse_url(url: &str) -> Result<Target> {
         Some("wss") | Some("https") => true,
         _ => return Err(Error::Url(format!("{url}: scheme must be ws or wss"))),
     };
-    let authority = uri.authority().ok_or_else(|| Error::Url(format!("{url}: no host")))?;
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
-    let port = authority.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let authority = uri
+        .authority()
+        .ok_or_else(|| Error::Url(format!("{url}: no host")))?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = authority
+        .port_u16()
+        .unwrap_or(if secure { 443 } else { 80 });
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let path = if path.is_empty() { "/" } else { path }.to_string();
-    Ok(Target { secure, host, port, authority: authority.as_str().to_string(), path })
+    Ok(Target {
+        secure,
+        host,
+        port,
+        authority: authority.as_str().to_string(),
+        path,
+    })
 }
 
 impl Connector {
@@ -127,10 +141,15 @@ impl Connector {
         let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
         let _ = tcp.set_nodelay(true);
         let stream = if target.secure {
-            let config = self.tls.clone().ok_or_else(|| Error::Tls("wss:// needs Connector::tls".into()))?;
+            let config = self
+                .tls
+                .clone()
+                .ok_or_else(|| Error::Tls("wss:// needs Connector::tls".into()))?;
             let name = rustls::pki_types::ServerName::try_from(target.host.clone())
                 .map_err(|e| Error::Tls(e.to_string()))?;
-            let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
             MaybeTlsStream::Tls(Box::new(tls))
         } else {
             MaybeTlsStream::Plain(tcp)
@@ -139,7 +158,11 @@ impl Connector {
     }
 
     /// Performs the opening handshake for `url` over a stream the caller has connected.
-    pub async fn connect_on<S>(&self, stream: S, url: &str) -> Result<(WebSocket<S>, Option<String>)>
+    pub async fn connect_on<S>(
+        &self,
+        stream: S,
+        url: &str,
+    ) -> Result<(WebSocket<S>, Option<String>)>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -147,7 +170,11 @@ impl Connector {
         self.handshake(stream, &target).await
     }
 
-    async fn handshake<S>(&self, mut stream: S, target: &Target) -> Result<(WebSocket<S>, Option<String>)>
+    async fn handshake<S>(
+        &self,
+        mut stream: S,
+        target: &Target,
+    ) -> Result<(WebSocket<S>, Option<String>)>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -213,10 +240,16 @@ mod tests {
     fn urls() {
         let t = parse_url("ws://example.com/chat?x=1").unwrap();
         assert!(!t.secure);
-        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("example.com", 80, "/chat?x=1"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("example.com", 80, "/chat?x=1")
+        );
         let t = parse_url("wss://127.0.0.1:8443").unwrap();
         assert!(t.secure);
-        assert_eq!((t.port, t.path.as_str(), t.authority.as_str()), (8443, "/", "127.0.0.1:8443"));
+        assert_eq!(
+            (t.port, t.path.as_str(), t.authority.as_str()),
+            (8443, "/", "127.0.0.1:8443")
+        );
         assert!(parse_url("ftp://x/").is_err());
         assert!(parse_url("not a url").is_err());
     }

@@ -126,7 +126,10 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal with `status` and `reason`.
     pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
-        Refusal { status, reason: reason.into() }
+        Refusal {
+            status,
+            reason: reason.into(),
+        }
     }
 
     /// `400 Bad Request` with a reason.
@@ -141,10 +144,25 @@ mod tests {
 
     #[test]
     fn close_codes() {
-        assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
-        assert_eq!(ProtocolError::MessageTooLarge.close_code(), CloseCode::MESSAGE_TOO_BIG);
-        assert_eq!(ProtocolError::FrameTooLarge(9).close_code(), CloseCode::MESSAGE_TOO_BIG);
-        assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode::PROTOCOL_ERROR);
-        assert_eq!(ProtocolError::InvalidCloseCode(1005).close_code(), CloseCode::PROTOCOL_ERROR);
+        assert_eq!(
+            ProtocolError::InvalidUtf8.close_code(),
+            CloseCode::INVALID_PAYLOAD
+        );
+        assert_eq!(
+            ProtocolError::MessageTooLarge.close_code(),
+            CloseCode::MESSAGE_TOO_BIG
+        );
+        assert_eq!(
+            ProtocolError::FrameTooLarge(9).close_code(),
+            CloseCode::MESSAGE_TOO_BIG
+        );
+        assert_eq!(
+            ProtocolError::UnmaskedFrame.close_code(),
+            CloseCode::PROTOCOL_ERROR
+        );
+        assert_eq!(
+            ProtocolError::InvalidCloseCode(1005).close_code(),
+            CloseCode::PROTOCOL_ERROR
+        );
     }
 }

@@ -165,7 +165,10 @@ pub struct CloseFrame {
 impl CloseFrame {
     /// A close frame with `code` and `reason`.
     pub fn new(code: CloseCode, reason: impl Into<Utf8Bytes>) -> Self {
-        CloseFrame { code, reason: reason.into() }
+        CloseFrame {
+            code,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -250,7 +253,9 @@ mod tests {
 
     #[test]
     fn wire_codes() {
-        for ok in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999] {
+        for ok in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
+        ] {
             assert!(CloseCode(ok).is_allowed_on_wire(), "{ok}");
         }
         for bad in [0, 999, 1004, 1005, 1006, 1012, 1015, 2999, 5000, 65535] {
@@ -264,6 +269,9 @@ mod tests {
         assert_eq!(t, "héllo");
         assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"\xff")).is_err());
         assert_eq!(Message::text("ab").len(), 2);
-        assert_eq!(Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "x"))).len(), 3);
+        assert_eq!(
+            Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "x"))).len(),
+            3
+        );
     }
 }

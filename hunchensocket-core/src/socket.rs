@@ -16,8 +16,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio_util::io::poll_read_buf;
 use tokio::sync::Notify;
+use tokio_util::io::poll_read_buf;
 
 use crate::codec::{Codec, Role};
 use crate::config::Config;
@@ -64,7 +64,6 @@ struct Shared {
     /// Wakes the writer task: something was queued, or it should stop.
     wake_writer: Notify,
     version: Version,
-    role: Role,
     high_water: usize,
 }
 
@@ -89,6 +88,8 @@ struct WriteState {
     handles: usize,
     /// Tasks waiting for room in the buffer or for a flush.
     waiters: Vec<Waker>,
+    /// The reader, woken when the writer stops so that it ends too.
+    reader: Option<Waker>,
 }
 
 impl<S> WebSocket<S>
@@ -120,10 +121,10 @@ where
                 error: None,
                 handles: 2,
                 waiters: Vec::new(),
+                reader: None,
             }),
             wake_writer: Notify::new(),
             version,
-            role,
             high_water: config.write_buffer_high_water.max(1),
         });
         let (read, write) = tokio::io::split(io);
@@ -131,7 +132,13 @@ where
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&prefix);
         WebSocket {
-            reader: Reader { io: read, buf, codec: codec(), shared: shared.clone(), done: false },
+            reader: Reader {
+                io: read,
+                buf,
+                codec: codec(),
+                shared: shared.clone(),
+                done: false,
+            },
             sender: Sender { shared },
         }
     }
@@ -151,11 +158,6 @@ where
         self.sender.version()
     }
 
-    /// Receives the next message; `None` once the connection has ended.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        self.reader.recv().await
-    }
-
     /// Queues a message (waits while the write buffer is over its high-water mark).
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
         self.sender.send(msg).await
@@ -164,6 +166,13 @@ where
     /// Starts the close handshake with `code` and `reason`, and waits until the close is written.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
         self.sender.close(code, reason).await
+    }
+}
+
+impl<S: AsyncRead + Unpin> WebSocket<S> {
+    /// Receives the next message; `None` once the connection has ended.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        self.reader.recv().await
     }
 }
 
@@ -202,7 +211,21 @@ impl<S: AsyncRead> Reader<S> {
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
                 self.buf.reserve(READ_CHUNK);
             }
-            match ready!(poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)) {
+            let polled = poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf);
+            let Poll::Ready(read) = polled else {
+                // Waiting for the peer: make sure a stopped writer (close timeout, write error)
+                // ends this reader too.
+                let mut st = self.shared.lock();
+                if st.stopped {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                if !st.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    st.reader = Some(cx.waker().clone());
+                }
+                return Poll::Pending;
+            };
+            match read {
                 Ok(0) => {
                     // The peer went away without (finishing) a close handshake.
                     self.done = true;
@@ -293,7 +316,8 @@ impl Sender {
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes are sent) and
     /// waits until the close frame is written. Closing twice is not an error.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        self.shared.queue_close(Some(CloseFrame::new(code, reason)), false);
+        self.shared
+            .queue_close(Some(CloseFrame::new(code, reason)), false);
         let target = self.shared.lock().queued;
         match poll_fn(|cx| self.shared.poll_flushed(cx, target)).await {
             Ok(()) | Err(Error::ConnectionClosed) => Ok(()),
@@ -319,7 +343,9 @@ impl Sender {
 
     /// A handle that does not keep the socket open (see [`WeakSender`]).
     pub fn downgrade(&self) -> WeakSender {
-        WeakSender { shared: Arc::downgrade(&self.shared) }
+        WeakSender {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// Whether `other` sends on the same connection.
@@ -356,7 +382,9 @@ impl WeakSender {
 impl Clone for Sender {
     fn clone(&self) -> Self {
         self.shared.lock().handles += 1;
-        Sender { shared: self.shared.clone() }
+        Sender {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -368,19 +396,25 @@ impl Drop for Sender {
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender").field("version", &self.shared.version).finish_non_exhaustive()
+        f.debug_struct("Sender")
+            .field("version", &self.shared.version)
+            .finish_non_exhaustive()
     }
 }
 
 impl<S> std::fmt::Debug for Reader<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader").field("version", &self.shared.version).finish_non_exhaustive()
+        f.debug_struct("Reader")
+            .field("version", &self.shared.version)
+            .finish_non_exhaustive()
     }
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebSocket").field("version", &self.sender.shared.version).finish_non_exhaustive()
+        f.debug_struct("WebSocket")
+            .field("version", &self.sender.shared.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -402,7 +436,8 @@ impl Sink<Message> for Sender {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if !self.shared.lock().close_sent {
-            self.shared.queue_close(Some(CloseFrame::new(CloseCode::NORMAL, "")), false);
+            self.shared
+                .queue_close(Some(CloseFrame::new(CloseCode::NORMAL, "")), false);
         }
         let target = self.shared.lock().queued;
         match ready!(self.shared.poll_flushed(cx, target)) {
@@ -546,7 +581,11 @@ impl Shared {
         if fail {
             st.finish_after_flush = true;
         }
-        if !st.close_sent && !st.stopped {
+        if self.version == Version::Hixie75 {
+            // hixie-75 has no closing handshake: closing is closing the TCP connection.
+            st.close_sent = true;
+            st.finish_after_flush = true;
+        } else if !st.close_sent && !st.stopped {
             st.close_sent = true;
             let before = st.buf.len();
             let WriteState { codec, buf, .. } = &mut *st;
@@ -618,7 +657,9 @@ async fn write_loop<W: AsyncWrite>(
                 } else if st.finish_after_flush || (st.close_sent && st.close_received) {
                     Step::Finish
                 } else {
-                    Step::Wait { close_pending: st.close_sent }
+                    Step::Wait {
+                        close_pending: st.close_sent,
+                    }
                 }
             };
             match step {
@@ -663,6 +704,9 @@ async fn write_loop<W: AsyncWrite>(
     };
     let mut st = shared.lock();
     st.stopped = true;
+    if let Some(reader) = st.reader.take() {
+        reader.wake();
+    }
     if let Err(e) = shutdown {
         if e.kind() != io::ErrorKind::NotConnected {
             st.error = Some(e.kind());

@@ -22,7 +22,10 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("{}: no certificate found", path.display())));
+        return Err(Error::Tls(format!(
+            "{}: no certificate found",
+            path.display()
+        )));
     }
     Ok(certs)
 }
@@ -84,7 +87,11 @@ impl AsyncRead for MaybeTlsStream {
 }
 
 impl AsyncWrite for MaybeTlsStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             MaybeTlsStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTlsStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),

@@ -65,7 +65,13 @@ impl Upgrade {
     }
 
     pub(crate) fn from_parts(request: handshake::Request, on_upgrade: OnUpgrade) -> Self {
-        Upgrade { request, on_upgrade, protocol: None, secure: false, config: Config::default() }
+        Upgrade {
+            request,
+            on_upgrade,
+            protocol: None,
+            secure: false,
+            config: Config::default(),
+        }
     }
 
     /// The parsed handshake: version, origin, offered subprotocols.
@@ -76,7 +82,7 @@ impl Upgrade {
     /// Picks a subprotocol; ignored unless the client offered it.
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         let protocol = protocol.into();
-        if self.request.protocols().iter().any(|p| *p == protocol) {
+        if self.request.protocols().contains(&protocol) {
             self.protocol = Some(protocol);
         }
         self
@@ -143,6 +149,12 @@ impl PendingSocket {
                 io.write_all(&answer).await?;
             }
         }
-        Ok(WebSocket::from_raw(io, Bytes::new(), version, Role::Server, &self.config))
+        Ok(WebSocket::from_raw(
+            io,
+            Bytes::new(),
+            version,
+            Role::Server,
+            &self.config,
+        ))
     }
 }

@@ -22,13 +22,19 @@ pub struct Running {
 impl Running {
     /// Starts `server` on `127.0.0.1:0`.
     pub async fn start(server: Server) -> Running {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve_with_shutdown(listener, async move {
             let _ = stopped.await;
         }));
-        Running { addr, stop: Some(stop), task: Some(task) }
+        Running {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// `ws://ADDR{path}`.
@@ -87,8 +93,15 @@ pub async fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
             let rest = buf.split_off(i + 4);
             return (String::from_utf8_lossy(&buf).into_owned(), rest);
         }
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk)).await.expect("head in time").expect("read");
-        assert!(n > 0, "connection closed before the response head: {:?}", String::from_utf8_lossy(&buf));
+        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("head in time")
+            .expect("read");
+        assert!(
+            n > 0,
+            "connection closed before the response head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     }
 }
@@ -96,7 +109,7 @@ pub async fn read_head(s: &mut TcpStream) -> (String, Vec<u8>) {
 /// Reads until EOF (bounded by [`WAIT`]); returns everything read.
 pub async fn read_to_eof(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(WAIT, async {
+    tokio::time::timeout(WAIT, async {
         let mut chunk = [0u8; 4096];
         loop {
             match s.read(&mut chunk).await {

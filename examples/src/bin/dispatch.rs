@@ -83,7 +83,11 @@ fn shout(hs: &Handshake<'_>) -> Option<Accept> {
 async fn main() -> std::io::Result<()> {
     let args = Args::parse(USAGE);
     let origin = args.get_or("allow-origin", "http://localhost").to_string();
-    let server = Server::new().dispatch(chat(Room::default(), origin)).dispatch(shout);
+    let server = Server::new()
+        .dispatch(chat(Room::default(), origin))
+        .dispatch(shout);
     let listener = bind(args.get_or("listen", "127.0.0.1:9002")).await?;
-    server.serve_with_shutdown(listener, shutdown_signal()).await
+    server
+        .serve_with_shutdown(listener, shutdown_signal())
+        .await
 }

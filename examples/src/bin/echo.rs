@@ -11,7 +11,9 @@ const USAGE: &str = "usage: echo [--listen ADDR] [--tls-cert PEM --tls-key PEM]"
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse(USAGE);
-    let config = Config::default().with_max_message_size(16 << 20).with_max_frame_size(16 << 20);
+    let config = Config::default()
+        .with_max_message_size(16 << 20)
+        .with_max_frame_size(16 << 20);
     let mut server = Server::new()
         .config(config)
         .fallback(|req: http::Request<_>| async move {
@@ -45,6 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("--tls-cert and --tls-key go together".into()),
     }
     let listener = bind(args.get_or("listen", "127.0.0.1:9001")).await?;
-    server.serve_with_shutdown(listener, shutdown_signal()).await?;
+    server
+        .serve_with_shutdown(listener, shutdown_signal())
+        .await?;
     Ok(())
 }
