@@ -1,0 +1,2 @@
+//! Engine.IO v4: sessions, transports, heartbeat, upgrade.
+pub mod packet;

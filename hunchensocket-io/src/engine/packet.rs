@@ -1,0 +1,1 @@
+//! Engine.IO packets and polling payloads (filled in by the packet work).

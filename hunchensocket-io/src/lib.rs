@@ -1,0 +1,4 @@
+//! Engine.IO v4 and Socket.IO v5 over hunchensocket-core.
+#![forbid(unsafe_code)]
+
+pub mod engine;
