@@ -31,8 +31,12 @@ quiet() {
     return "$rc"
 }
 
+PY3=${PY3:-python3}
+
 # ---------------------------------------------------------------- Debian packages
 APT_PKGS=(libprotocol-websocket-perl openssl)
+# Debian's own python3 cannot make venvs without python3-venv (no ensurepip).
+if ! "$PY3" -c 'import ensurepip' 2>/dev/null; then APT_PKGS+=(python3-venv); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
     if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
@@ -50,7 +54,6 @@ else
 fi
 
 # ---------------------------------------------------------------- Python 3 venv
-PY3=${PY3:-python3}
 REQ3=tests/peers/requirements.txt
 want=$(stamp_of "$REQ3")
 if [[ -x .venv/bin/python && -f .venv/.req-stamp && $(cat .venv/.req-stamp) == "$want" ]] \
