@@ -59,7 +59,7 @@ PY
 echo "autobahn: echo on 127.0.0.1:$PORT (pid $ECHO_PID), running wstest fuzzingclient"
 start=$SECONDS
 rc=0
-(cd "$OUT" && timeout 900 "$WSTEST" -m fuzzingclient -s "$OUT/fuzzingclient.json") >"$OUT/wstest.log" 2>&1 || rc=$?
+(cd "$OUT" && timeout 540 "$WSTEST" -m fuzzingclient -s "$OUT/fuzzingclient.json") >"$OUT/wstest.log" 2>&1 || rc=$?
 echo "autobahn: wstest finished in $((SECONDS - start))s (exit $rc, log $OUT/wstest.log)"
 if ! kill -0 "$ECHO_PID" 2>/dev/null; then
     echo "autobahn: echo server died during the run; its log:"
