@@ -458,27 +458,25 @@ async fn serve_connection<I>(
 
 async fn handle(
     inner: Arc<Inner>,
-    mut req: http::Request<Incoming>,
+    req: http::Request<Incoming>,
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
 ) -> Response<Body> {
     if !handshake::is_upgrade_request(&req) {
         return (inner.fallback)(req).await;
     }
-    let request = match handshake::Request::parse(&req) {
-        Ok(r) => r,
+    let (upgrade, parts) = match Upgrade::from_request(req, &inner.config).await {
+        Ok(pair) => pair,
         Err(r) => return refusal(&r),
     };
     if let Some(policy) = &inner.origin {
-        if !policy(request.origin()) {
+        if !policy(upgrade.request().origin()) {
             return refusal(&Refusal::new(StatusCode::FORBIDDEN, "origin not allowed"));
         }
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let (parts, _body) = req.into_parts();
     let hs = Handshake {
         parts: &parts,
-        request: &request,
+        request: upgrade.request(),
         peer,
     };
     let Some(accept) = inner.dispatchers.iter().find_map(|d| d.dispatch(&hs)) else {
@@ -487,9 +485,7 @@ async fn handle(
             "no WebSocket endpoint here",
         ));
     };
-    let mut upgrade = Upgrade::from_parts(request, on_upgrade)
-        .secure(inner.secure)
-        .config(inner.config.clone());
+    let mut upgrade = upgrade.secure(inner.secure);
     if let Some(p) = accept.protocol {
         upgrade = upgrade.protocol(p);
     }
