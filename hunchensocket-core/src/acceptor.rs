@@ -42,6 +42,10 @@ type Fallback = Arc<dyn Fn(http::Request<Incoming>) -> BoxFuture<Response<Body>>
 type OriginPolicy = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
 type MessageHandler = Box<dyn FnMut(Message) -> BoxFuture<()> + Send>;
 
+/// The client's address, in the extensions of every request the acceptor serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
 /// What a dispatcher sees of an upgrade request.
 #[derive(Debug)]
 pub struct Handshake<'a> {
@@ -265,6 +269,10 @@ impl Server {
     }
 
     /// Sets the handler of ordinary (non-upgrade) requests.
+    ///
+    /// A server with no dispatchers sends every request to it, upgrade requests included, so
+    /// that a layer above can upgrade them itself with [`Upgrade::from_request`]. Every request
+    /// carries the client's [`PeerAddr`] in its extensions.
     pub fn fallback<F, Fut, B>(mut self, handler: F) -> Self
     where
         F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
@@ -462,7 +470,9 @@ async fn handle(
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
 ) -> Response<Body> {
-    if !handshake::is_upgrade_request(&req) {
+    let mut req = req;
+    req.extensions_mut().insert(PeerAddr(peer));
+    if inner.dispatchers.is_empty() || !handshake::is_upgrade_request(&req) {
         return (inner.fallback)(req).await;
     }
     let (upgrade, parts) = match Upgrade::from_request(req, &inner.config).await {

@@ -48,7 +48,9 @@ mod socket;
 pub mod tls;
 mod upgrade;
 
-pub use acceptor::{Accept, Body, BoxError, Dispatcher, Handshake, Server, text_response};
+pub use acceptor::{
+    Accept, Body, BoxError, Dispatcher, Handshake, PeerAddr, Server, text_response,
+};
 pub use client::{Connector, connect};
 pub use config::Config;
 pub use error::{Error, ProtocolError, Refusal, Result};

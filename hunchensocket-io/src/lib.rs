@@ -1,6 +1,51 @@
-//! Engine.IO v4 and Socket.IO v5 over hunchensocket-core.
+//! Engine.IO v4 and Socket.IO v5 over hunchensocket-core: named JSON events, acks both ways,
+//! namespaces, rooms and broadcasts, middleware, heartbeats, polling and WebSocket (every
+//! version the core speaks, hixie-76 included) with upgrade. The official Socket.IO clients
+//! connect unchanged.
+//!
+//! A chat server in a few lines:
+//!
+//! ```no_run
+//! use hunchensocket_io::{AckSender, Socket, SocketIo};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let io = SocketIo::new();
+//!     io.ns("/", |socket: Socket| async move {
+//!         socket.on("join", |socket: Socket, room: String| async move {
+//!             socket.join(room);
+//!         });
+//!         socket.on("chat", |socket: Socket, (room, text): (String, String), ack: AckSender| async move {
+//!             let _ = socket.to(room).emit("chat", &text);
+//!             let _ = ack.send("delivered");
+//!         });
+//!     });
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     io.serve(listener).await
+//! }
+//! ```
 #![forbid(unsafe_code)]
 
+mod ack;
+pub mod adapter;
 pub mod args;
+mod client;
 pub mod engine;
+mod handler;
+mod namespace;
+mod operators;
 pub mod packet;
+mod server;
+mod socket;
+
+pub use ack::{AckError, AckSender, EmitError};
+pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
+pub use client::ClientData;
+pub use engine::{Cors, CorsOrigins, EngineConfig};
+pub use handler::{ConnectError, Event, EventError, EventHandler, RawArgs};
+#[doc(hidden)]
+pub use handler::shape;
+pub use namespace::Namespace;
+pub use operators::Operators;
+pub use server::{Builder, IoConfig, IoService, SocketIo};
+pub use socket::{DisconnectReason, IntoRooms, Socket, SocketId};

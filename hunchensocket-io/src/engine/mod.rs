@@ -1,2 +1,538 @@
-//! Engine.IO v4: sessions, transports, heartbeat, upgrade.
+//! Engine.IO v4: sessions over HTTP long-polling and WebSocket (every version the core speaks),
+//! the upgrade from one to the other, the server-driven heartbeat, and the HTTP routing of it all.
+//!
+//! An [`Engine`] serves one path (default `/socket.io/`). The application plugs in through
+//! [`Handler`]: it is told when a session opens, gets its messages, and is told when it ends.
+
 pub mod packet;
+mod polling;
+mod session;
+mod websocket;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hunchensocket_core::{Body, PeerAddr, Upgrade};
+
+pub use packet::{Packet, Payload};
+pub use session::{CloseReason, HandshakeInfo, SendError, Session, Sid};
+pub(crate) use session::new_sid as new_id;
+
+use session::{SessionOwner, Transport};
+
+/// Which origins may make cross-origin requests (the CORS headers of polling responses).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorsOrigins {
+    /// No CORS headers: only same-origin pages may poll (browsers' default).
+    #[default]
+    None,
+    /// Any origin (`Access-Control-Allow-Origin` echoes the request's origin, or `*`).
+    Any,
+    /// Only these origins, compared exactly (`https://example.com`).
+    List(Vec<String>),
+}
+
+/// Cross-origin settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// Which origins are allowed.
+    pub origins: CorsOrigins,
+    /// Whether to send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+}
+
+/// Settings of an Engine.IO server.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The path served, with its trailing slash. Default `/socket.io/`.
+    pub path: String,
+    /// How often the server pings. Default 25 s.
+    pub ping_interval: Duration,
+    /// How long the client has to answer a ping. Default 20 s.
+    pub ping_timeout: Duration,
+    /// Largest polling POST body (and the figure announced to clients). Default 1 000 000.
+    pub max_payload: usize,
+    /// How long a WebSocket may take to complete its upgrade. Default 10 s.
+    pub upgrade_timeout: Duration,
+    /// Outbound bytes a session may have waiting before the flow-control policy applies:
+    /// volatile messages are then dropped, and any other message ends the session as a slow
+    /// consumer. Default 1 MiB.
+    pub max_buffer: usize,
+    /// Cross-origin settings. Default: none.
+    pub cors: Cors,
+    /// Whether long-polling is offered. Default true.
+    pub polling: bool,
+    /// Whether WebSocket is offered. Default true.
+    pub websocket: bool,
+    /// Limits of the WebSocket transport.
+    pub ws: hunchensocket_core::Config,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/socket.io/".into(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            max_payload: 1_000_000,
+            upgrade_timeout: Duration::from_secs(10),
+            max_buffer: 1 << 20,
+            cors: Cors::default(),
+            polling: true,
+            websocket: true,
+            ws: hunchensocket_core::Config::default().with_max_message_size(1_000_000),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets [`EngineConfig::path`] (a trailing slash is added if missing).
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        let mut path = path.into();
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        self.path = path;
+        self
+    }
+
+    /// Sets the heartbeat: ping interval and ping timeout.
+    pub fn with_heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.ping_interval = interval;
+        self.ping_timeout = timeout;
+        self
+    }
+
+    /// Sets [`EngineConfig::max_payload`] (also the WebSocket message limit).
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self.ws.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`EngineConfig::upgrade_timeout`].
+    pub fn with_upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = timeout;
+        self
+    }
+
+    /// Sets [`EngineConfig::max_buffer`].
+    pub fn with_max_buffer(mut self, bytes: usize) -> Self {
+        self.max_buffer = bytes;
+        self
+    }
+
+    /// Sets the CORS settings.
+    pub fn with_cors(mut self, cors: Cors) -> Self {
+        self.cors = cors;
+        self
+    }
+
+    /// Chooses the transports offered.
+    pub fn with_transports(mut self, polling: bool, websocket: bool) -> Self {
+        self.polling = polling;
+        self.websocket = websocket;
+        self
+    }
+}
+
+/// The application side of an engine.
+///
+/// The callbacks run on the connection's task and must not block: spawn what takes time.
+pub trait Handler: Send + Sync + 'static {
+    /// Per-session data the application keeps in the [`Session`].
+    type Data: Send + Sync + 'static;
+    /// Makes the data of a new session.
+    fn data(&self, info: &HandshakeInfo) -> Self::Data;
+    /// A session has opened (its open packet is on its way).
+    fn on_open(&self, session: &Arc<Session<Self::Data>>);
+    /// A message from the client.
+    fn on_message(&self, session: &Arc<Session<Self::Data>>, payload: Payload);
+    /// The session has ended; called once.
+    fn on_close(&self, session: &Arc<Session<Self::Data>>, reason: CloseReason);
+}
+
+/// The Engine.IO error codes, answered as `400 {"code":N,"message":"..."}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EngineError {
+    UnknownTransport = 0,
+    UnknownSid = 1,
+    BadHandshakeMethod = 2,
+    BadRequest = 3,
+    Forbidden = 4,
+    UnsupportedProtocolVersion = 5,
+}
+
+impl EngineError {
+    fn message(self) -> &'static str {
+        match self {
+            EngineError::UnknownTransport => "Transport unknown",
+            EngineError::UnknownSid => "Session ID unknown",
+            EngineError::BadHandshakeMethod => "Bad handshake method",
+            EngineError::BadRequest => "Bad request",
+            EngineError::Forbidden => "Forbidden",
+            EngineError::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+}
+
+/// An Engine.IO server for one path, with the application's [`Handler`].
+pub struct Engine<H: Handler> {
+    pub(crate) inner: Arc<EngineInner<H>>,
+}
+
+impl<H: Handler> Clone for Engine<H> {
+    fn clone(&self) -> Self {
+        Engine { inner: self.inner.clone() }
+    }
+}
+
+impl<H: Handler> std::fmt::Debug for Engine<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("path", &self.inner.config.path).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct EngineInner<H: Handler> {
+    pub(crate) config: EngineConfig,
+    pub(crate) handler: H,
+    sessions: Mutex<HashMap<Sid, Arc<Session<H::Data>>>>,
+    me: Weak<EngineInner<H>>,
+}
+
+impl<H: Handler> SessionOwner<H::Data> for EngineInner<H> {
+    fn closed(&self, session: &Arc<Session<H::Data>>, reason: CloseReason) {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(session.id());
+        self.handler.on_close(session, reason);
+    }
+}
+
+impl<H: Handler> Engine<H> {
+    /// An engine with `config` and `handler`.
+    pub fn new(config: EngineConfig, handler: H) -> Self {
+        let inner = Arc::new_cyclic(|me| EngineInner {
+            config,
+            handler,
+            sessions: Mutex::new(HashMap::new()),
+            me: me.clone(),
+        });
+        Engine { inner }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The application handler.
+    pub fn handler(&self) -> &H {
+        &self.inner.handler
+    }
+
+    /// Whether `req` is for this engine (its path is the engine's path).
+    pub fn matches<B>(&self, req: &http::Request<B>) -> bool {
+        let path = req.uri().path();
+        let own = &self.inner.config.path;
+        path == own || path == own.trim_end_matches('/')
+    }
+
+    /// The session with this id, if it is open.
+    pub fn session(&self, sid: &str) -> Option<Arc<Session<H::Data>>> {
+        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(sid).cloned()
+    }
+
+    /// Number of open sessions.
+    pub fn len(&self) -> usize {
+        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ends every session with `reason`.
+    pub fn close_all(&self, reason: CloseReason) {
+        let sessions: Vec<_> =
+            self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for s in sessions {
+            s.close(reason);
+        }
+    }
+
+    /// Answers one HTTP request for this engine: a polling GET or POST, a WebSocket upgrade, or
+    /// a CORS preflight.
+    pub async fn handle<B>(&self, req: http::Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<hunchensocket_core::BoxError>,
+    {
+        let origin = req.headers().get(header::ORIGIN).cloned();
+        let mut res = self.route(req).await;
+        self.inner.cors_headers(origin.as_ref(), res.headers_mut());
+        res
+    }
+
+    async fn route<B>(&self, req: http::Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<hunchensocket_core::BoxError>,
+    {
+        let inner = &self.inner;
+        if req.method() == Method::OPTIONS {
+            return preflight(&req);
+        }
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            if !inner.origin_allowed(origin) && inner.config.cors.origins != CorsOrigins::None {
+                return error(EngineError::Forbidden);
+            }
+        }
+        let query = Query::parse(req.uri().query().unwrap_or(""));
+        if query.eio.as_deref() != Some("4") {
+            return error(EngineError::UnsupportedProtocolVersion);
+        }
+        let upgrade = hunchensocket_core::handshake::is_upgrade_request(&req);
+        match query.transport.as_deref() {
+            Some("polling") if inner.config.polling && !upgrade => {}
+            Some("websocket") if inner.config.websocket && upgrade => {}
+            Some("websocket") if inner.config.websocket => return error(EngineError::BadRequest),
+            Some("polling") if inner.config.polling => return error(EngineError::BadRequest),
+            _ => return error(EngineError::UnknownTransport),
+        }
+        let session = match &query.sid {
+            Some(sid) => match self.session(sid) {
+                Some(s) => Some(s),
+                None => return error(EngineError::UnknownSid),
+            },
+            None => None,
+        };
+        if upgrade {
+            return self.upgrade(req, session).await;
+        }
+        match session {
+            None if req.method() != Method::GET => error(EngineError::BadHandshakeMethod),
+            None => self.open_polling(req),
+            Some(session) => {
+                if !matches!(session.lock().transport, Transport::Polling) {
+                    // Upgraded: HTTP requests with this sid are refused.
+                    return error(EngineError::BadRequest);
+                }
+                match *req.method() {
+                    Method::GET => polling::poll(&session).await,
+                    Method::POST => polling::post(inner, &session, req.into_body()).await,
+                    _ => error(EngineError::BadRequest),
+                }
+            }
+        }
+    }
+
+    fn open_polling<B>(&self, req: http::Request<B>) -> Response<Body> {
+        let info = handshake_info(&req);
+        let session = self.inner.create(Transport::Polling, info);
+        let open = self.inner.open_packet(&session, true);
+        self.inner.started(&session);
+        text_response(packet::encode_payload(&[open]))
+    }
+
+    async fn upgrade<B>(&self, req: http::Request<B>, session: Option<Arc<Session<H::Data>>>) -> Response<Body>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<hunchensocket_core::BoxError>,
+    {
+        let info = handshake_info(&req);
+        if let Some(session) = &session {
+            let mut st = session.lock();
+            if st.upgrading || !matches!(st.transport, Transport::Polling) || st.closed.is_some() {
+                return error(EngineError::BadRequest);
+            }
+            st.upgrading = true;
+        }
+        let (upgrade, _parts) = match Upgrade::from_request(req, &self.inner.config.ws).await {
+            Ok(pair) => pair,
+            Err(refusal) => {
+                if let Some(s) = &session {
+                    s.lock().upgrading = false;
+                }
+                return hunchensocket_core::handshake::refusal_response(&refusal)
+                    .map(|b| Full::new(Bytes::from(b)).map_err(|never| match never {}).boxed());
+            }
+        };
+        let (response, pending) = upgrade.into_response();
+        let engine = self.clone();
+        tokio::spawn(async move {
+            match session {
+                Some(session) => websocket::upgrade(engine, session, pending).await,
+                None => websocket::open(engine, pending, info).await,
+            }
+        });
+        response.map(|()| empty())
+    }
+}
+
+impl<H: Handler> EngineInner<H> {
+    pub(crate) fn create(&self, transport: Transport, info: HandshakeInfo) -> Arc<Session<H::Data>> {
+        let data = self.handler.data(&info);
+        let owner: Weak<dyn SessionOwner<H::Data>> = self.me.clone();
+        let session = Arc::new(Session::new(
+            session::new_sid(),
+            transport,
+            info,
+            self.config.max_buffer,
+            owner,
+            data,
+        ));
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.id().clone(), session.clone());
+        session
+    }
+
+    pub(crate) fn open_packet(&self, session: &Session<H::Data>, polling: bool) -> Packet {
+        let upgrades = if polling && self.config.websocket { vec!["websocket".to_string()] } else { vec![] };
+        packet::OpenInfo {
+            sid: session.id().to_string(),
+            upgrades,
+            ping_interval: self.config.ping_interval.as_millis() as u64,
+            ping_timeout: self.config.ping_timeout.as_millis() as u64,
+            max_payload: self.config.max_payload as u64,
+        }
+        .packet()
+    }
+
+    /// Tells the application and starts the heartbeat.
+    pub(crate) fn started(&self, session: &Arc<Session<H::Data>>) {
+        self.handler.on_open(session);
+        tokio::spawn(session::heartbeat(
+            Arc::downgrade(session),
+            self.config.ping_interval,
+            self.config.ping_timeout,
+        ));
+    }
+
+    fn origin_allowed(&self, origin: &HeaderValue) -> bool {
+        match &self.config.cors.origins {
+            CorsOrigins::None | CorsOrigins::Any => true,
+            CorsOrigins::List(list) => origin.to_str().is_ok_and(|o| list.iter().any(|a| a == o)),
+        }
+    }
+
+    fn cors_headers(&self, origin: Option<&HeaderValue>, headers: &mut http::HeaderMap) {
+        let cors = &self.config.cors;
+        let allow = match (&cors.origins, origin) {
+            (CorsOrigins::None, _) => return,
+            (CorsOrigins::Any, None) if !cors.credentials => HeaderValue::from_static("*"),
+            (_, Some(origin)) if self.origin_allowed(origin) => origin.clone(),
+            _ => return,
+        };
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        if origin.is_some() {
+            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        if cors.credentials {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        }
+    }
+}
+
+/// The query parameters Engine.IO reads.
+#[derive(Debug, Default)]
+struct Query {
+    eio: Option<String>,
+    transport: Option<String>,
+    sid: Option<String>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Query {
+        let mut q = Query::default();
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => q.eio = Some(v.to_string()),
+                "transport" => q.transport = Some(v.to_string()),
+                "sid" => q.sid = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+fn handshake_info<B>(req: &http::Request<B>) -> HandshakeInfo {
+    HandshakeInfo {
+        headers: req.headers().clone(),
+        uri: req.uri().clone(),
+        peer: req.extensions().get::<PeerAddr>().map(|p| p.0),
+        issued: std::time::SystemTime::now(),
+    }
+}
+
+pub(crate) fn empty() -> Body {
+    Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+}
+
+pub(crate) fn body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+pub(crate) fn text_response(text: String) -> Response<Body> {
+    let mut res = Response::new(body(text));
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
+    res
+}
+
+pub(crate) fn error(kind: EngineError) -> Response<Body> {
+    let status = if kind == EngineError::Forbidden { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+    let json = format!(r#"{{"code":{},"message":"{}"}}"#, kind as u8, kind.message());
+    let mut res = Response::new(body(json));
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+fn preflight<B>(req: &http::Request<B>) -> Response<Body> {
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+    if let Some(asked) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        let q = Query::parse("EIO=4&transport=polling&t=N8hyd6w&sid=abc");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some("polling"));
+        assert_eq!(q.sid.as_deref(), Some("abc"));
+        let q = Query::parse("");
+        assert!(q.eio.is_none() && q.transport.is_none() && q.sid.is_none());
+    }
+
+    #[test]
+    fn error_bodies() {
+        let res = error(EngineError::UnknownSid);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = error(EngineError::Forbidden);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(EngineError::UnsupportedProtocolVersion as u8, 5);
+        assert_eq!(EngineError::UnknownTransport.message(), "Transport unknown");
+    }
+}

@@ -1,0 +1,173 @@
+//! One client connection as Socket.IO sees it: the namespaces it joined, binary packets being
+//! reassembled, and the engine [`Handler`] that routes every packet.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::engine::{CloseReason, Handler, HandshakeInfo, Payload, Session};
+use crate::packet::{self, Packet, PacketType};
+use crate::server::IoInner;
+use crate::socket::{DisconnectReason, Socket, lock, send_packet};
+
+/// Per-connection state, kept in the Engine.IO session.
+#[derive(Debug, Default)]
+pub struct ClientData {
+    sockets: Mutex<HashMap<String, Socket>>,
+    /// A binary packet waiting for its attachments.
+    partial: Mutex<Option<(Packet, Vec<Bytes>)>>,
+    /// Whether the client ever connected to a namespace (for the connect timeout).
+    joined: AtomicBool,
+}
+
+impl ClientData {
+    pub(crate) fn get(&self, nsp: &str) -> Option<Socket> {
+        lock(&self.sockets).get(nsp).cloned()
+    }
+
+    pub(crate) fn remove(&self, nsp: &str) -> Option<Socket> {
+        lock(&self.sockets).remove(nsp)
+    }
+}
+
+/// The engine handler of a Socket.IO server.
+pub(crate) struct SioHandler {
+    pub(crate) io: Weak<IoInner>,
+}
+
+impl Handler for SioHandler {
+    type Data = ClientData;
+
+    fn data(&self, _info: &HandshakeInfo) -> ClientData {
+        ClientData::default()
+    }
+
+    fn on_open(&self, session: &Arc<Session<ClientData>>) {
+        let Some(io) = self.io.upgrade() else { return };
+        let timeout = io.config.connect_timeout;
+        let weak = Arc::downgrade(session);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(session) = weak.upgrade() {
+                if !session.data().joined.load(Ordering::Acquire) {
+                    session.close(CloseReason::ServerClose);
+                }
+            }
+        });
+    }
+
+    fn on_message(&self, session: &Arc<Session<ClientData>>, payload: Payload) {
+        let Some(io) = self.io.upgrade() else { return };
+        match payload {
+            Payload::Text(text) => match packet::decode(&text) {
+                Ok(p) if p.kind.is_binary() && p.attachments > 0 => {
+                    let mut partial = lock(&session.data().partial);
+                    if partial.is_some() {
+                        drop(partial);
+                        session.close(CloseReason::ParseError);
+                        return;
+                    }
+                    *partial = Some((p, Vec::new()));
+                }
+                Ok(p) => dispatch(&io, session, p, Vec::new()),
+                Err(e) => {
+                    tracing::debug!(sid = %session.id(), "invalid packet: {e}");
+                    session.close(CloseReason::ParseError);
+                }
+            },
+            Payload::Binary(bin) => {
+                let mut partial = lock(&session.data().partial);
+                let Some((p, mut bins)) = partial.take() else {
+                    drop(partial);
+                    session.close(CloseReason::ParseError);
+                    return;
+                };
+                bins.push(bin);
+                if bins.len() < p.attachments {
+                    *partial = Some((p, bins));
+                } else {
+                    drop(partial);
+                    dispatch(&io, session, p, bins);
+                }
+            }
+        }
+    }
+
+    fn on_close(&self, session: &Arc<Session<ClientData>>, reason: CloseReason) {
+        let sockets: Vec<Socket> = lock(&session.data().sockets).drain().map(|(_, s)| s).collect();
+        for socket in sockets {
+            socket.closed(DisconnectReason::from(reason));
+        }
+    }
+}
+
+fn dispatch(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, p: Packet, attachments: Vec<Bytes>) {
+    match p.kind {
+        PacketType::Connect => connect(io, session, p.nsp, p.data),
+        PacketType::Disconnect => {
+            if let Some(socket) = session.data().remove(&p.nsp) {
+                socket.closed(DisconnectReason::ClientNamespaceDisconnect);
+            }
+        }
+        PacketType::Event | PacketType::BinaryEvent => {
+            let Some(socket) = session.data().get(&p.nsp) else { return };
+            let Some(Value::Array(mut args)) = p.data else { return };
+            let Value::String(name) = args.remove(0) else { return };
+            socket.dispatch(name, args, attachments, p.id);
+        }
+        PacketType::Ack | PacketType::BinaryAck => {
+            let (Some(socket), Some(id)) = (session.data().get(&p.nsp), p.id) else { return };
+            let args = match p.data {
+                Some(Value::Array(args)) => args,
+                _ => Vec::new(),
+            };
+            socket.resolve_ack(id, args, attachments);
+        }
+        // Only servers send CONNECT_ERROR.
+        PacketType::ConnectError => session.close(CloseReason::ParseError),
+    }
+}
+
+/// A client joins a namespace: find (or create) it, run its middleware, admit the socket,
+/// answer, and start the connection handler.
+fn connect(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, nsp: String, auth: Option<Value>) {
+    let Some(ns) = io.namespace(&nsp) else {
+        let refusal = Packet::connect_error(nsp, "Invalid namespace", None);
+        let _ = send_packet(session, &refusal, Vec::new(), false);
+        return;
+    };
+    if session.data().get(&nsp).is_some() {
+        return;
+    }
+    session.data().joined.store(true, Ordering::Release);
+    let socket = Socket::new(ns.clone(), session.clone(), auth.unwrap_or_else(|| serde_json::json!({})));
+    let session = session.clone();
+    tokio::spawn(async move {
+        if let Err(refusal) = ns.admit(&socket).await {
+            let packet = Packet::connect_error(nsp, &refusal.message, refusal.data);
+            let _ = send_packet(&session, &packet, Vec::new(), false);
+            return;
+        }
+        if session.is_closed() {
+            return;
+        }
+        ns.insert(&socket);
+        lock(&session.data().sockets).insert(nsp.clone(), socket.clone());
+        socket.set_connected();
+        let ack = Packet::connect(nsp, Some(serde_json::json!({ "sid": socket.id().as_ref() })));
+        let _ = send_packet(&session, &ack, Vec::new(), false);
+        // Poll the handler once, so that the handlers it registers before its first await are
+        // in place before any event is dispatched; the rest runs on a task of its own.
+        let mut handler = (ns.handler)(socket.clone());
+        let finished = poll_fn(|cx| Poll::Ready(handler.as_mut().poll(cx).is_ready())).await;
+        socket.ready();
+        if !finished {
+            tokio::spawn(handler);
+        }
+    });
+}

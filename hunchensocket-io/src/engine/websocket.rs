@@ -1,0 +1,104 @@
+//! The WebSocket transport: sessions opened on a WebSocket, and polling sessions upgraded to one
+//! (probe, noop to the waiting poll, upgrade packet).
+
+use std::sync::Arc;
+
+use hunchensocket_core::{Message, PendingSocket, Reader, Upgraded};
+
+use super::packet::Packet;
+use super::session::{CloseReason, HandshakeInfo, Session, Transport, ws_message};
+use super::{Engine, Handler};
+
+/// A session that starts on a WebSocket.
+pub(crate) async fn open<H: Handler>(engine: Engine<H>, pending: PendingSocket, info: HandshakeInfo) {
+    let Ok(ws) = pending.open().await else { return };
+    let binary = !ws.version().is_hixie();
+    let (reader, sender) = ws.split();
+    let inner = &engine.inner;
+    let session = inner.create(Transport::WebSocket { sender: sender.clone(), binary }, info);
+    let open = inner.open_packet(&session, false);
+    if sender.send_now(ws_message(&open, binary)).is_err() {
+        session.close(CloseReason::TransportError);
+        return;
+    }
+    drop(sender);
+    inner.started(&session);
+    read_loop(&engine, &session, reader).await;
+}
+
+/// A polling session moving to a WebSocket. The session was marked `upgrading` when the
+/// request was accepted; whatever happens, that mark is cleared here.
+pub(crate) async fn upgrade<H: Handler>(engine: Engine<H>, session: Arc<Session<H::Data>>, pending: PendingSocket) {
+    let ws = match pending.open().await {
+        Ok(ws) => ws,
+        Err(_) => {
+            session.lock().upgrading = false;
+            return;
+        }
+    };
+    let binary = !ws.version().is_hixie();
+    let (mut reader, sender) = ws.split();
+    let probed = tokio::time::timeout(engine.inner.config.upgrade_timeout, async {
+        // 2probe → 3probe; the waiting poll is released with a noop; then 5.
+        let mut probe_answered = false;
+        while let Some(Ok(msg)) = reader.recv().await {
+            let Message::Text(text) = msg else { continue };
+            match Packet::decode_text(text) {
+                Ok(Packet::Ping(data)) if data == "probe" && !probe_answered => {
+                    if sender.send_now(ws_message(&Packet::Pong(data), binary)).is_err() {
+                        return false;
+                    }
+                    probe_answered = true;
+                    session.poll_wake.notify_one();
+                }
+                Ok(Packet::Upgrade) if probe_answered => return true,
+                Ok(Packet::Noop) => {}
+                _ => return false,
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    {
+        let mut st = session.lock();
+        st.upgrading = false;
+        if !probed || st.closed.is_some() {
+            // The session lives on over polling; this WebSocket is dropped (and closed).
+            return;
+        }
+        // Packets queued during the upgrade go first, in order, under the same lock that
+        // new sends take.
+        for packet in st.queue.drain(..) {
+            let _ = sender.send_now(ws_message(&packet, binary));
+        }
+        st.queued_bytes = 0;
+        st.transport = Transport::WebSocket { sender, binary };
+    }
+    session.poll_wake.notify_one();
+    read_loop(&engine, &session, reader).await;
+}
+
+/// Reads packets until the WebSocket or the session ends.
+async fn read_loop<H: Handler>(engine: &Engine<H>, session: &Arc<Session<H::Data>>, mut reader: Reader<Upgraded>) {
+    let handler = &engine.inner.handler;
+    while let Some(msg) = reader.recv().await {
+        match msg {
+            Ok(Message::Text(text)) => match Packet::decode_text(text) {
+                Ok(packet) => session.on_packet(handler, packet),
+                Err(_) => session.close(CloseReason::ParseError),
+            },
+            Ok(Message::Binary(data)) => session.on_packet(handler, Packet::from_binary(data)),
+            Ok(Message::Close(_)) => break,
+            Ok(_) => {}
+            Err(_) => {
+                session.close(CloseReason::TransportError);
+                break;
+            }
+        }
+        if session.is_closed() {
+            break;
+        }
+    }
+    session.close(CloseReason::TransportClose);
+}

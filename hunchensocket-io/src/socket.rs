@@ -1,0 +1,507 @@
+//! A client's socket in one namespace: its handlers, emits and acks, rooms, data, and end.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::ack::{self, AckError, AckPayload, AckSender, EmitError};
+use crate::adapter::{Encoded, Room};
+use crate::client::ClientData;
+use crate::engine::{CloseReason, HandshakeInfo, Payload, Session};
+use crate::handler::{
+    AnyHandler, BoxFuture, DisconnectHandler, ErasedEventHandler, Event, EventError, EventHandler, RawArgs,
+    erase,
+};
+use crate::namespace::NamespaceInner;
+use crate::operators::Operators;
+use crate::packet::Packet;
+
+/// A socket id, distinct from the Engine.IO session id.
+pub type SocketId = Arc<str>;
+
+/// Why a socket left its namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The client left the namespace (`socket.disconnect()` on the client).
+    ClientNamespaceDisconnect,
+    /// The server disconnected the socket.
+    ServerNamespaceDisconnect,
+    /// The connection closed (the client went away or closed it).
+    TransportClose,
+    /// The connection failed.
+    TransportError,
+    /// The client stopped answering pings.
+    PingTimeout,
+    /// The client sent a packet that could not be parsed.
+    ParseError,
+    /// The server is shutting down.
+    ServerShutdown,
+    /// The server closed the whole connection.
+    ForcedClose,
+    /// The client stopped reading and its outbound queue overflowed.
+    SlowConsumer,
+}
+
+impl DisconnectReason {
+    /// The reason as Socket.IO names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ServerShutdown => "server shutting down",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::SlowConsumer => "slow consumer",
+        }
+    }
+}
+
+impl From<CloseReason> for DisconnectReason {
+    fn from(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::TransportClose => DisconnectReason::TransportClose,
+            CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+            CloseReason::ParseError => DisconnectReason::ParseError,
+            CloseReason::ServerClose => DisconnectReason::ForcedClose,
+            CloseReason::ServerShutdown => DisconnectReason::ServerShutdown,
+            CloseReason::SlowConsumer => DisconnectReason::SlowConsumer,
+            _ => DisconnectReason::TransportError,
+        }
+    }
+}
+
+/// A client's socket in one namespace. Cheap to clone; every clone is the same socket.
+#[derive(Clone)]
+pub struct Socket(pub(crate) Arc<SocketInner>);
+
+pub(crate) struct SocketInner {
+    pub(crate) id: SocketId,
+    pub(crate) ns: Arc<NamespaceInner>,
+    pub(crate) session: Arc<Session<ClientData>>,
+    auth: Value,
+    handlers: RwLock<HashMap<String, ErasedEventHandler>>,
+    any: RwLock<Vec<AnyHandler>>,
+    on_disconnect: Mutex<Vec<DisconnectHandler>>,
+    on_error: RwLock<Option<Arc<dyn Fn(Socket, EventError) + Send + Sync>>>,
+    acks: Mutex<HashMap<u64, oneshot::Sender<AckPayload>>>,
+    next_ack: AtomicU64,
+    connected: AtomicBool,
+    extensions: Mutex<http::Extensions>,
+    /// Events received before the connection handler first yielded; `None` once it has.
+    pending: Mutex<Option<Vec<PendingEvent>>>,
+}
+
+type PendingEvent = (String, Vec<Value>, Vec<Bytes>, Option<u64>);
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("id", &self.0.id).field("ns", &self.0.ns.path).finish_non_exhaustive()
+    }
+}
+
+/// Sends one Socket.IO packet, then its attachments, on a session.
+pub(crate) fn send_packet(
+    session: &Arc<Session<ClientData>>,
+    packet: &Packet,
+    attachments: Vec<Bytes>,
+    volatile: bool,
+) -> Result<(), EmitError> {
+    let text = crate::packet::encode(packet);
+    session.send(Payload::Text(text.into()), volatile)?;
+    for bin in attachments {
+        session.send(Payload::Binary(bin), volatile)?;
+    }
+    Ok(())
+}
+
+/// Sends a packet encoded once for many sockets.
+pub(crate) fn send_encoded(session: &Arc<Session<ClientData>>, packet: &Encoded, volatile: bool) -> Result<(), EmitError> {
+    session.send(Payload::Text(packet.text.clone()), volatile)?;
+    for bin in &packet.attachments {
+        session.send(Payload::Binary(bin.clone()), volatile)?;
+    }
+    Ok(())
+}
+
+/// The event packet for `event` with `data` (see [`crate::args::to_args`]) and an optional ack id.
+pub(crate) fn event_packet<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: &str,
+    data: &T,
+    id: Option<u64>,
+) -> Result<(Packet, Vec<Bytes>), serde_json::Error> {
+    let (mut args, attachments) = crate::args::to_args(data)?;
+    args.insert(0, Value::String(event.to_string()));
+    let packet = if attachments.is_empty() {
+        Packet::event(nsp, args, id)
+    } else {
+        Packet::binary_event(nsp, args, id, attachments.len())
+    };
+    Ok((packet, attachments))
+}
+
+impl Socket {
+    pub(crate) fn new(ns: Arc<NamespaceInner>, session: Arc<Session<ClientData>>, auth: Value) -> Socket {
+        Socket(Arc::new(SocketInner {
+            id: crate::engine::new_id(),
+            ns,
+            session,
+            auth,
+            handlers: RwLock::new(HashMap::new()),
+            any: RwLock::new(Vec::new()),
+            on_disconnect: Mutex::new(Vec::new()),
+            on_error: RwLock::new(None),
+            acks: Mutex::new(HashMap::new()),
+            next_ack: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            extensions: Mutex::new(http::Extensions::new()),
+            pending: Mutex::new(Some(Vec::new())),
+        }))
+    }
+
+    /// The socket id (the client's `socket.id`).
+    pub fn id(&self) -> &SocketId {
+        &self.0.id
+    }
+
+    /// The namespace path (`/`, `/admin`, ...).
+    pub fn ns(&self) -> &str {
+        &self.0.ns.path
+    }
+
+    /// The request that opened the connection: headers, query, peer address.
+    pub fn handshake(&self) -> &HandshakeInfo {
+        self.0.session.handshake()
+    }
+
+    /// The auth payload the client sent with its CONNECT (`{}` when none).
+    pub fn auth(&self) -> &Value {
+        &self.0.auth
+    }
+
+    /// The transport in use: `"polling"` or `"websocket"`.
+    pub fn transport_name(&self) -> &'static str {
+        self.0.session.transport_name()
+    }
+
+    /// Whether the socket is still in its namespace.
+    pub fn connected(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
+    }
+
+    /// Sets a handler for `event`, replacing any earlier one. See [`EventHandler`] for the
+    /// shapes a handler may have. Register handlers before the connection handler's first
+    /// `.await`: events may arrive as soon as it yields.
+    pub fn on<H, M>(&self, event: impl Into<String>, handler: H)
+    where
+        H: EventHandler<M>,
+        M: 'static,
+    {
+        write(&self.0.handlers).insert(event.into(), erase(handler));
+    }
+
+    /// Adds a handler for every event, called with its name and raw arguments, besides the
+    /// event's own handler.
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, String, Vec<Value>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        write(&self.0.any).push(Arc::new(move |s, name, args| Box::pin(handler(s, name, args)) as BoxFuture));
+    }
+
+    /// Adds a handler that runs once when the socket leaves the namespace.
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: FnOnce(Socket, DisconnectReason) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.0.on_disconnect).push(Box::new(move |s, r| Box::pin(handler(s, r)) as BoxFuture));
+    }
+
+    /// Sets the hook called when an event's arguments do not fit its handler's types.
+    pub fn on_error(&self, hook: impl Fn(Socket, EventError) + Send + Sync + 'static) {
+        *write(&self.0.on_error) = Some(Arc::new(hook));
+    }
+
+    /// Emits `event` to this client. `data`: a tuple gives several arguments, `()` none;
+    /// `bytes::Bytes` anywhere inside go as binary attachments.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_inner(event, data, false)
+    }
+
+    pub(crate) fn emit_inner<T: Serialize + ?Sized>(&self, event: &str, data: &T, volatile: bool) -> Result<(), EmitError> {
+        let (packet, attachments) = event_packet(self.ns(), event, data, None)?;
+        send_packet(&self.0.session, &packet, attachments, volatile)
+    }
+
+    /// Emits `event` and waits for the client's acknowledgement, at most the server's ack
+    /// timeout (see [`Socket::timeout`] for another).
+    pub async fn emit_with_ack<T, R>(&self, event: &str, data: &T) -> Result<R, AckError>
+    where
+        T: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let timeout = self.0.ns.ack_timeout();
+        self.emit_with_ack_timeout(event, data, timeout).await
+    }
+
+    pub(crate) fn emit_with_ack_timeout<T, R>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<R, AckError>> + Send + 'static
+    where
+        T: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let raw = self.emit_with_ack_raw(event, data, timeout);
+        async move {
+            let RawArgs { args, attachments } = raw.await?;
+            Ok(crate::args::from_args(args, &attachments)?)
+        }
+    }
+
+    /// Emits `event` and waits at most `timeout` for the acknowledgement's arguments as they
+    /// arrive, binary included.
+    pub fn emit_with_ack_raw<T>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<RawArgs, AckError>> + Send + 'static
+    where
+        T: Serialize + ?Sized,
+    {
+        let id = self.0.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.0.acks).insert(id, tx);
+        let sent = event_packet(self.ns(), event, data, Some(id))
+            .map_err(EmitError::from)
+            .and_then(|(packet, attachments)| send_packet(&self.0.session, &packet, attachments, false));
+        let this = self.clone();
+        async move {
+            if let Err(e) = sent {
+                lock(&this.0.acks).remove(&id);
+                return Err(AckError::Emit(e));
+            }
+            let result = ack::wait(rx, timeout).await;
+            lock(&this.0.acks).remove(&id);
+            result.map(|(args, attachments)| RawArgs { args, attachments })
+        }
+    }
+
+    /// Operators for this socket alone: `socket.timeout(d).emit_with_ack(..)`.
+    pub fn timeout(&self, timeout: Duration) -> Operators {
+        Operators::single(self.clone()).timeout(timeout)
+    }
+
+    /// Operators for this socket alone whose emits may be dropped if the client lags.
+    pub fn volatile(&self) -> Operators {
+        Operators::single(self.clone()).volatile()
+    }
+
+    /// Everyone in `rooms` but this socket.
+    pub fn to(&self, rooms: impl IntoRooms) -> Operators {
+        self.broadcast().to(rooms)
+    }
+
+    /// Everyone in the namespace but this socket, minus those in `rooms`.
+    pub fn except(&self, rooms: impl IntoRooms) -> Operators {
+        self.broadcast().except(rooms)
+    }
+
+    /// Everyone in the namespace but this socket.
+    pub fn broadcast(&self) -> Operators {
+        Operators::new(self.0.ns.clone()).except_socket(self.0.id.clone())
+    }
+
+    /// Joins rooms.
+    pub fn join(&self, rooms: impl IntoRooms) {
+        self.0.ns.adapter.add_all(&self.0.id, &rooms.into_rooms());
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) {
+        self.0.ns.adapter.del(&self.0.id, room);
+    }
+
+    /// Leaves every room but its own.
+    pub fn leave_all(&self) {
+        for room in self.rooms() {
+            if *room != *self.0.id {
+                self.leave(&room);
+            }
+        }
+    }
+
+    /// The rooms the socket is in (its own id among them).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.0.ns.adapter.socket_rooms(&self.0.id)
+    }
+
+    /// Stores a value of type `T` on the socket (replacing the previous one of that type).
+    pub fn set<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        lock(&self.0.extensions).insert(value);
+    }
+
+    /// The value of type `T` stored with [`set`](Self::set).
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.0.extensions).get::<T>().cloned()
+    }
+
+    /// Removes the client from this namespace: it gets a DISCONNECT packet; the Engine.IO
+    /// connection stays open for its other namespaces.
+    pub fn disconnect(&self) {
+        if !self.connected() {
+            return;
+        }
+        let _ = send_packet(&self.0.session, &Packet::disconnect(self.ns()), Vec::new(), false);
+        self.0.session.data().remove(self.ns());
+        self.closed(DisconnectReason::ServerNamespaceDisconnect);
+    }
+
+    /// Closes the client's whole connection (every namespace).
+    pub fn close_connection(&self) {
+        self.0.session.close(CloseReason::ServerClose);
+    }
+
+    pub(crate) fn set_connected(&self) {
+        self.0.connected.store(true, Ordering::Release);
+    }
+
+    /// The connection handler has registered its handlers: dispatch what waited for that.
+    pub(crate) fn ready(&self) {
+        let waiting = lock(&self.0.pending).take().unwrap_or_default();
+        for (name, args, attachments, ack) in waiting {
+            self.dispatch(name, args, attachments, ack);
+        }
+    }
+
+    /// Runs the handlers of an event from the client.
+    pub(crate) fn dispatch(&self, name: String, args: Vec<Value>, attachments: Vec<Bytes>, ack: Option<u64>) {
+        if let Some(waiting) = lock(&self.0.pending).as_mut() {
+            waiting.push((name, args, attachments, ack));
+            return;
+        }
+        let any: Vec<AnyHandler> = read(&self.0.any).clone();
+        for handler in any {
+            tokio::spawn(handler(self.clone(), name.clone(), args.clone()));
+        }
+        let handler = read(&self.0.handlers).get(&name).cloned();
+        let ack = AckSender::new(self.0.session.clone(), self.ns().to_string(), ack);
+        match handler {
+            Some(handler) => {
+                tokio::spawn(handler(self.clone(), Event { name, args, attachments, ack }));
+            }
+            None => tracing::trace!(event = %name, ns = %self.ns(), "event without a handler"),
+        }
+    }
+
+    /// The client answered one of our acks.
+    pub(crate) fn resolve_ack(&self, id: u64, args: Vec<Value>, attachments: Vec<Bytes>) {
+        if let Some(tx) = lock(&self.0.acks).remove(&id) {
+            let _ = tx.send((args, attachments));
+        }
+    }
+
+    /// An event whose arguments did not fit: error ack and hook, never a silent drop.
+    pub(crate) fn args_error(&self, error: EventError, ack: AckSender) {
+        if ack.is_requested() {
+            let _ = ack.send(&serde_json::json!({ "error": error.to_string() }));
+        }
+        let hook = read(&self.0.on_error).clone();
+        match hook {
+            Some(hook) => hook(self.clone(), error),
+            None => tracing::warn!(socket = %self.0.id, "{error}"),
+        }
+    }
+
+    /// The socket has left its namespace: forget it, fail its pending acks, run its
+    /// disconnect handlers. Runs once.
+    pub(crate) fn closed(&self, reason: DisconnectReason) {
+        if !self.0.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        self.0.ns.remove(&self.0.id);
+        lock(&self.0.acks).clear();
+        let handlers: Vec<DisconnectHandler> = std::mem::take(&mut *lock(&self.0.on_disconnect));
+        for handler in handlers {
+            tokio::spawn(handler(self.clone(), reason));
+        }
+        write(&self.0.handlers).clear();
+        write(&self.0.any).clear();
+    }
+}
+
+/// Anything that names one or more rooms: `"room"`, `String`, `["a", "b"]`, `Vec<String>`.
+pub trait IntoRooms {
+    /// The room names.
+    fn into_rooms(self) -> Vec<Room>;
+}
+
+impl IntoRooms for &str {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![self.to_string()]
+    }
+}
+
+impl IntoRooms for String {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![self]
+    }
+}
+
+impl IntoRooms for &String {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![self.clone()]
+    }
+}
+
+impl IntoRooms for SocketId {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![self.to_string()]
+    }
+}
+
+impl IntoRooms for Vec<String> {
+    fn into_rooms(self) -> Vec<Room> {
+        self
+    }
+}
+
+impl IntoRooms for Vec<&str> {
+    fn into_rooms(self) -> Vec<Room> {
+        self.into_iter().map(str::to_string).collect()
+    }
+}
+
+impl<const N: usize> IntoRooms for [&str; N] {
+    fn into_rooms(self) -> Vec<Room> {
+        self.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
