@@ -159,12 +159,12 @@ where
     }
 
     /// Queues a message (waits while the write buffer is over its high-water mark).
-    pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
+    pub async fn send(&mut self, msg: impl Into<Message>) -> Result<()> {
         self.sender.send(msg).await
     }
 
     /// Starts the close handshake with `code` and `reason`, and waits until the close is written.
-    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         self.sender.close(code, reason).await
     }
 }
