@@ -19,7 +19,8 @@ pub struct Config {
     /// Largest single frame accepted, in bytes (RFC 6455). Default 16 MiB.
     pub max_frame_size: usize,
     /// Largest message accepted, in bytes: reassembled fragments (RFC 6455), or one frame
-    /// without its terminator (hixie). A larger one closes the connection with 1009. Default 64 MiB.
+    /// without its terminator and its text after U+FFFD substitution (hixie). A larger one
+    /// closes the connection with 1009. Default 64 MiB.
     pub max_message_size: usize,
     /// Time allowed for the request line and headers of the opening handshake (slowloris guard).
     /// Default 10 s.

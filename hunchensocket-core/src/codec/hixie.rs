@@ -97,7 +97,13 @@ impl Codec {
                             let payload = src.split_to(end).freeze();
                             src.advance(1);
                             self.state = State::Idle;
-                            return Ok(Some(Message::Text(lossy_text(payload))));
+                            let text = lossy_text(payload);
+                            // Each U+FFFD takes three bytes where the invalid byte took one:
+                            // the limit holds for the text handed out, not only the frame.
+                            if text.len() as u64 > max {
+                                return Err(ProtocolError::MessageTooLarge);
+                            }
+                            return Ok(Some(Message::Text(text)));
                         }
                         None => {
                             if src.len() as u64 > max {
@@ -336,6 +342,24 @@ mod tests {
             decode_all(&mut Codec::new(16), &bytes),
             Err(ProtocolError::MessageTooLarge)
         );
+    }
+
+    #[test]
+    fn replacement_chars_count_against_the_limit() {
+        // Found by the hixie_codec fuzz target: 6 invalid bytes fit a 16-byte limit on the
+        // wire but become 18 bytes of U+FFFD, which a peer with the same limit refuses.
+        let bytes = b"\x00\x80\x80\x80\x80\x80\x80\xFF";
+        assert_eq!(
+            decode_all(&mut Codec::new(16), bytes),
+            Err(ProtocolError::MessageTooLarge)
+        );
+        // Five of them (15 bytes) fit, and re-encode to a frame the same limit accepts.
+        let bytes = b"\x00\x80\x80\x80\x80\x80\xFF";
+        let decoded = decode_all(&mut Codec::new(16), bytes).unwrap();
+        assert_eq!(decoded, vec![Message::text("\u{FFFD}".repeat(5))]);
+        let mut wire = BytesMut::new();
+        codec().encode(&decoded[0], &mut wire).unwrap();
+        assert_eq!(decode_all(&mut Codec::new(16), &wire), Ok(decoded));
     }
 
     #[test]

@@ -835,6 +835,28 @@ mod tests {
     }
 
     #[test]
+    fn message_past_the_frame_limit_re_encodes_as_one_frame() {
+        // From the rfc6455_codec fuzz target: a message reassembled from frames within the
+        // frame limit may exceed it; the encoder never fragments, so its echo is one frame
+        // that only a frame limit as large as the message limit accepts.
+        let mut bytes = masked(false, opcode::BINARY, &[1; 80]);
+        bytes.extend(masked(true, opcode::CONTINUATION, &[2; 80]));
+        let decoded = decode_all(&mut Codec::new(Role::Server, 100, 200), &bytes).unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(decoded[0].len(), 160);
+        let mut wire = BytesMut::new();
+        client().encode(&decoded[0], &mut wire).unwrap();
+        assert_eq!(
+            decode_all(&mut Codec::new(Role::Server, 100, 200), &wire),
+            Err(ProtocolError::FrameTooLarge(160))
+        );
+        assert_eq!(
+            decode_all(&mut Codec::new(Role::Server, 200, 200), &wire),
+            Ok(decoded)
+        );
+    }
+
+    #[test]
     fn control_frame_too_long() {
         // Checked from the first two bytes.
         let e = server_error(&[0x89, 0xFE]);
