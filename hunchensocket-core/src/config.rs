@@ -16,7 +16,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Largest single frame accepted, in bytes (RFC 6455). Default 16 MiB.
+    /// Largest single frame accepted, in bytes (RFC 6455). Default 64 MiB, the same as the
+    /// message limit: outgoing messages are never fragmented, so a peer with equal limits
+    /// accepts every message it may be sent back.
     pub max_frame_size: usize,
     /// Largest message accepted, in bytes: reassembled fragments (RFC 6455), or one frame
     /// without its terminator and its text after U+FFFD substitution (hixie). A larger one
@@ -37,7 +39,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_frame_size: 16 << 20,
+            max_frame_size: 64 << 20,
             max_message_size: 64 << 20,
             handshake_timeout: Duration::from_secs(10),
             key3_timeout: Duration::from_secs(5),

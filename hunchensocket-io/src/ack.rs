@@ -23,7 +23,9 @@ pub struct AckSender {
 
 impl AckSender {
     pub(crate) fn new(session: Arc<Session<ClientData>>, nsp: String, id: Option<u64>) -> Self {
-        AckSender { target: id.map(|id| (session, nsp, id)) }
+        AckSender {
+            target: id.map(|id| (session, nsp, id)),
+        }
     }
 
     /// Whether the client asked for an acknowledgement.
@@ -34,7 +36,9 @@ impl AckSender {
     /// Answers with `data` (a tuple gives several arguments, `()` none; `Bytes` anywhere go as
     /// binary attachments). Without a request for an ack this does nothing.
     pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
-        let Some((session, nsp, id)) = self.target else { return Ok(()) };
+        let Some((session, nsp, id)) = self.target else {
+            return Ok(());
+        };
         let (args, attachments) = crate::args::to_args(data)?;
         let packet = if attachments.is_empty() {
             Packet::ack(nsp, id, args)

@@ -66,13 +66,23 @@ pub trait Adapter: Send + Sync + 'static {
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
 
     /// Delivers a broadcast to the other server instances (nothing to do in-memory).
-    fn remote_broadcast(&self, _nsp: &str, _packet: &Encoded, _opts: &BroadcastOptions) -> Result<(), AdapterError> {
+    fn remote_broadcast(
+        &self,
+        _nsp: &str,
+        _packet: &Encoded,
+        _opts: &BroadcastOptions,
+    ) -> Result<(), AdapterError> {
         Ok(())
     }
 
     /// Sends an event to the other server instances (not to clients); returns how many
     /// instances were reached.
-    fn server_side_emit(&self, _nsp: &str, _event: &str, _args: &[Value]) -> Result<usize, AdapterError> {
+    fn server_side_emit(
+        &self,
+        _nsp: &str,
+        _event: &str,
+        _args: &[Value],
+    ) -> Result<usize, AdapterError> {
         Ok(0)
     }
 }
@@ -100,7 +110,10 @@ impl Adapter for LocalAdapter {
     fn add_all(&self, sid: &SocketId, rooms: &[Room]) {
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         for room in rooms {
-            st.rooms.entry(room.clone()).or_default().insert(sid.clone());
+            st.rooms
+                .entry(room.clone())
+                .or_default()
+                .insert(sid.clone());
             st.sids.entry(sid.clone()).or_default().insert(room.clone());
         }
     }
@@ -120,7 +133,9 @@ impl Adapter for LocalAdapter {
 
     fn del_all(&self, sid: &SocketId) {
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let Some(rooms) = st.sids.remove(sid) else { return };
+        let Some(rooms) = st.sids.remove(sid) else {
+            return;
+        };
         for room in rooms {
             if let Some(members) = st.rooms.get_mut(&room) {
                 members.remove(sid);
@@ -133,7 +148,10 @@ impl Adapter for LocalAdapter {
 
     fn socket_rooms(&self, sid: &SocketId) -> Vec<Room> {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-        st.sids.get(sid).map(|r| r.iter().cloned().collect()).unwrap_or_default()
+        st.sids
+            .get(sid)
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn rooms(&self) -> Vec<Room> {
@@ -145,10 +163,18 @@ impl Adapter for LocalAdapter {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
         let excluded = |sid: &SocketId| {
             opts.except_socket.as_ref() == Some(sid)
-                || opts.except.iter().any(|room| st.rooms.get(room).is_some_and(|m| m.contains(sid)))
+                || opts
+                    .except
+                    .iter()
+                    .any(|room| st.rooms.get(room).is_some_and(|m| m.contains(sid)))
         };
         if opts.rooms.is_empty() {
-            return st.sids.keys().filter(|sid| !excluded(sid)).cloned().collect();
+            return st
+                .sids
+                .keys()
+                .filter(|sid| !excluded(sid))
+                .cloned()
+                .collect();
         }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -180,22 +206,38 @@ mod tests {
         let mut all = a.sockets(&BroadcastOptions::default());
         all.sort();
         assert_eq!(all, vec![sid("s1"), sid("s2"), sid("s3")]);
-        let opts = BroadcastOptions { rooms: vec!["red".into(), "blue".into()], ..Default::default() };
-        assert_eq!(a.sockets(&opts).len(), 3, "a socket in two rooms is reached once");
+        let opts = BroadcastOptions {
+            rooms: vec!["red".into(), "blue".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            a.sockets(&opts).len(),
+            3,
+            "a socket in two rooms is reached once"
+        );
         let opts = BroadcastOptions {
             rooms: vec!["red".into()],
             except_socket: Some(sid("s1")),
             ..Default::default()
         };
         assert_eq!(a.sockets(&opts), vec![sid("s2")]);
-        let opts = BroadcastOptions { except: vec!["blue".into()], ..Default::default() };
+        let opts = BroadcastOptions {
+            except: vec!["blue".into()],
+            ..Default::default()
+        };
         assert_eq!(a.sockets(&opts), vec![sid("s1")]);
         a.del(&sid("s2"), "red");
-        let opts = BroadcastOptions { rooms: vec!["red".into()], ..Default::default() };
+        let opts = BroadcastOptions {
+            rooms: vec!["red".into()],
+            ..Default::default()
+        };
         assert_eq!(a.sockets(&opts), vec![sid("s1")]);
         a.del_all(&sid("s1"));
         assert!(a.sockets(&opts).is_empty());
-        assert!(!a.rooms().contains(&"red".to_string()), "empty rooms disappear");
+        assert!(
+            !a.rooms().contains(&"red".to_string()),
+            "empty rooms disappear"
+        );
         let mut rooms = a.socket_rooms(&sid("s2"));
         rooms.sort();
         assert_eq!(rooms, vec!["blue".to_string(), "s2".to_string()]);

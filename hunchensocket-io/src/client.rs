@@ -99,14 +99,22 @@ impl Handler for SioHandler {
     }
 
     fn on_close(&self, session: &Arc<Session<ClientData>>, reason: CloseReason) {
-        let sockets: Vec<Socket> = lock(&session.data().sockets).drain().map(|(_, s)| s).collect();
+        let sockets: Vec<Socket> = lock(&session.data().sockets)
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for socket in sockets {
             socket.closed(DisconnectReason::from(reason));
         }
     }
 }
 
-fn dispatch(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, p: Packet, attachments: Vec<Bytes>) {
+fn dispatch(
+    io: &Arc<IoInner>,
+    session: &Arc<Session<ClientData>>,
+    p: Packet,
+    attachments: Vec<Bytes>,
+) {
     match p.kind {
         PacketType::Connect => connect(io, session, p.nsp, p.data),
         PacketType::Disconnect => {
@@ -115,13 +123,21 @@ fn dispatch(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, p: Packet, at
             }
         }
         PacketType::Event | PacketType::BinaryEvent => {
-            let Some(socket) = session.data().get(&p.nsp) else { return };
-            let Some(Value::Array(mut args)) = p.data else { return };
-            let Value::String(name) = args.remove(0) else { return };
+            let Some(socket) = session.data().get(&p.nsp) else {
+                return;
+            };
+            let Some(Value::Array(mut args)) = p.data else {
+                return;
+            };
+            let Value::String(name) = args.remove(0) else {
+                return;
+            };
             socket.dispatch(name, args, attachments, p.id);
         }
         PacketType::Ack | PacketType::BinaryAck => {
-            let (Some(socket), Some(id)) = (session.data().get(&p.nsp), p.id) else { return };
+            let (Some(socket), Some(id)) = (session.data().get(&p.nsp), p.id) else {
+                return;
+            };
             let args = match p.data {
                 Some(Value::Array(args)) => args,
                 _ => Vec::new(),
@@ -135,7 +151,12 @@ fn dispatch(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, p: Packet, at
 
 /// A client joins a namespace: find (or create) it, run its middleware, admit the socket,
 /// answer, and start the connection handler.
-fn connect(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, nsp: String, auth: Option<Value>) {
+fn connect(
+    io: &Arc<IoInner>,
+    session: &Arc<Session<ClientData>>,
+    nsp: String,
+    auth: Option<Value>,
+) {
     let Some(ns) = io.namespace(&nsp) else {
         let refusal = Packet::connect_error(nsp, "Invalid namespace", None);
         let _ = send_packet(session, &refusal, Vec::new(), false);
@@ -145,7 +166,11 @@ fn connect(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, nsp: String, a
         return;
     }
     session.data().joined.store(true, Ordering::Release);
-    let socket = Socket::new(ns.clone(), session.clone(), auth.unwrap_or_else(|| serde_json::json!({})));
+    let socket = Socket::new(
+        ns.clone(),
+        session.clone(),
+        auth.unwrap_or_else(|| serde_json::json!({})),
+    );
     let session = session.clone();
     tokio::spawn(async move {
         if let Err(refusal) = ns.admit(&socket).await {
@@ -159,7 +184,10 @@ fn connect(io: &Arc<IoInner>, session: &Arc<Session<ClientData>>, nsp: String, a
         ns.insert(&socket);
         lock(&session.data().sockets).insert(nsp.clone(), socket.clone());
         socket.set_connected();
-        let ack = Packet::connect(nsp, Some(serde_json::json!({ "sid": socket.id().as_ref() })));
+        let ack = Packet::connect(
+            nsp,
+            Some(serde_json::json!({ "sid": socket.id().as_ref() })),
+        );
         let _ = send_packet(&session, &ack, Vec::new(), false);
         // Poll the handler once, so that the handlers it registers before its first await are
         // in place before any event is dispatched; the rest runs on a task of its own.

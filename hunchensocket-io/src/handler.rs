@@ -30,12 +30,21 @@ pub struct Event {
 impl Event {
     /// The arguments as received, binary included, ready to emit or ack back unchanged.
     pub fn raw_args(&self) -> RawArgs {
-        RawArgs { args: self.args.clone(), attachments: self.attachments.clone() }
+        RawArgs {
+            args: self.args.clone(),
+            attachments: self.attachments.clone(),
+        }
     }
 
     /// The arguments and the ack, apart.
     pub fn split(self) -> (RawArgs, AckSender) {
-        (RawArgs { args: self.args, attachments: self.attachments }, self.ack)
+        (
+            RawArgs {
+                args: self.args,
+                attachments: self.attachments,
+            },
+            self.ack,
+        )
     }
 }
 
@@ -102,7 +111,11 @@ pub struct EventError {
 
 impl std::fmt::Display for EventError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "arguments of {:?} do not fit the handler: {}", self.event, self.error)
+        write!(
+            f,
+            "arguments of {:?} do not fit the handler: {}",
+            self.event, self.error
+        )
     }
 }
 
@@ -170,7 +183,13 @@ where
         match crate::args::from_args::<T>(event.args, &event.attachments) {
             Ok(data) => Box::pin(self(socket, data)),
             Err(error) => {
-                socket.args_error(EventError { event: event.name, error }, event.ack);
+                socket.args_error(
+                    EventError {
+                        event: event.name,
+                        error,
+                    },
+                    event.ack,
+                );
                 Box::pin(async {})
             }
         }
@@ -187,7 +206,13 @@ where
         match crate::args::from_args::<T>(event.args, &event.attachments) {
             Ok(data) => Box::pin(self(socket, data, event.ack)),
             Err(error) => {
-                socket.args_error(EventError { event: event.name, error }, event.ack);
+                socket.args_error(
+                    EventError {
+                        event: event.name,
+                        error,
+                    },
+                    event.ack,
+                );
                 Box::pin(async {})
             }
         }
@@ -215,8 +240,9 @@ pub(crate) type DisconnectHandler =
     Box<dyn FnOnce(Socket, crate::socket::DisconnectReason) -> BoxFuture + Send>;
 
 /// Connect middleware: may refuse the connection with a [`ConnectError`].
-pub(crate) type Middleware =
-    Arc<dyn Fn(Socket) -> Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>> + Send + Sync>;
+pub(crate) type Middleware = Arc<
+    dyn Fn(Socket) -> Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>> + Send + Sync,
+>;
 
 /// A refusal by connect middleware, sent to the client as `connect_error`.
 #[derive(Clone, Debug, PartialEq)]
@@ -230,7 +256,10 @@ pub struct ConnectError {
 impl ConnectError {
     /// A refusal with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        ConnectError { message: message.into(), data: None }
+        ConnectError {
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// Adds data for the client.

@@ -42,9 +42,9 @@ pub use ack::{AckError, AckSender, EmitError};
 pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
 pub use client::ClientData;
 pub use engine::{Cors, CorsOrigins, EngineConfig};
-pub use handler::{ConnectError, Event, EventError, EventHandler, RawArgs};
 #[doc(hidden)]
 pub use handler::shape;
+pub use handler::{ConnectError, Event, EventError, EventHandler, RawArgs};
 pub use namespace::Namespace;
 pub use operators::Operators;
 pub use server::{Builder, IoConfig, IoService, SocketIo};

@@ -24,7 +24,9 @@ pub(crate) struct NamespaceInner {
 
 impl std::fmt::Debug for NamespaceInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Namespace").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Namespace")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,8 @@ impl NamespaceInner {
 
     pub(crate) fn insert(&self, socket: &Socket) {
         write(&self.sockets).insert(socket.id().clone(), socket.clone());
-        self.adapter.add_all(socket.id(), &[socket.id().to_string()]);
+        self.adapter
+            .add_all(socket.id(), &[socket.id().to_string()]);
     }
 
     pub(crate) fn remove(&self, sid: &SocketId) {
@@ -152,7 +155,11 @@ impl Namespace {
 
     /// Sends an event to the other server instances through the adapter; returns how many
     /// were reached (0 with the in-memory adapter).
-    pub fn server_side_emit(&self, event: &str, args: &[serde_json::Value]) -> Result<usize, crate::adapter::AdapterError> {
+    pub fn server_side_emit(
+        &self,
+        event: &str,
+        args: &[serde_json::Value],
+    ) -> Result<usize, crate::adapter::AdapterError> {
         self.0.adapter.server_side_emit(&self.0.path, event, args)
     }
 }

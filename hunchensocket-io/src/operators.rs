@@ -26,7 +26,12 @@ pub struct Operators {
 
 impl Operators {
     pub(crate) fn new(ns: Arc<NamespaceInner>) -> Self {
-        Operators { ns, opts: BroadcastOptions::default(), only: None, timeout: None }
+        Operators {
+            ns,
+            opts: BroadcastOptions::default(),
+            only: None,
+            timeout: None,
+        }
     }
 
     pub(crate) fn single(socket: Socket) -> Self {
@@ -80,13 +85,21 @@ impl Operators {
         if let Some(socket) = &self.only {
             return vec![socket.clone()];
         }
-        self.ns.adapter.sockets(&self.opts).iter().filter_map(|sid| self.ns.socket(sid)).collect()
+        self.ns
+            .adapter
+            .sockets(&self.opts)
+            .iter()
+            .filter_map(|sid| self.ns.socket(sid))
+            .collect()
     }
 
     /// Emits `event` to every selected socket. The packet is encoded once and shared.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let (packet, attachments) = event_packet(&self.ns.path, event, data, None)?;
-        let encoded = Encoded { text: crate::packet::encode(&packet).into(), attachments };
+        let encoded = Encoded {
+            text: crate::packet::encode(&packet).into(),
+            attachments,
+        };
         let volatile = self.opts.volatile;
         for socket in self.sockets() {
             match send_encoded(&socket.0.session, &encoded, volatile) {
@@ -113,8 +126,11 @@ impl Operators {
         R: DeserializeOwned,
     {
         let timeout = self.timeout.unwrap_or_else(|| self.ns.ack_timeout());
-        let waits: Vec<_> =
-            self.sockets().iter().map(|s| s.emit_with_ack_timeout::<T, R>(event, data, timeout)).collect();
+        let waits: Vec<_> = self
+            .sockets()
+            .iter()
+            .map(|s| s.emit_with_ack_timeout::<T, R>(event, data, timeout))
+            .collect();
         join_all(waits).await
     }
 
@@ -125,7 +141,11 @@ impl Operators {
         R: DeserializeOwned,
     {
         let mut results = self.emit_with_ack::<T, R>(event, data).await;
-        if results.is_empty() { Err(AckError::Disconnected) } else { results.swap_remove(0) }
+        if results.is_empty() {
+            Err(AckError::Disconnected)
+        } else {
+            results.swap_remove(0)
+        }
     }
 
     /// Makes every selected socket join `rooms` (Socket.IO's `socketsJoin`).

@@ -56,7 +56,9 @@ pub struct Builder {
 
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,7 +125,10 @@ impl Builder {
     }
 
     /// The adapter of each namespace (default: [`LocalAdapter`]).
-    pub fn adapter(mut self, factory: impl Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static) -> Self {
+    pub fn adapter(
+        mut self,
+        factory: impl Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
+    ) -> Self {
         self.adapter = Arc::new(factory);
         self
     }
@@ -159,7 +164,10 @@ impl IoInner {
         if let Some(ns) = read(&self.namespaces).get(path) {
             return Some(ns.clone());
         }
-        let template = read(&self.dynamic).iter().find(|(pred, _)| pred(path)).map(|(_, t)| t.clone())?;
+        let template = read(&self.dynamic)
+            .iter()
+            .find(|(pred, _)| pred(path))
+            .map(|(_, t)| t.clone())?;
         let mut namespaces = write(&self.namespaces);
         let ns = namespaces.entry(path.to_string()).or_insert_with(|| {
             NamespaceInner::new(
@@ -197,7 +205,9 @@ pub struct SocketIo(pub(crate) Arc<IoInner>);
 
 impl std::fmt::Debug for SocketIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketIo").field("path", &self.0.config.engine.path).finish_non_exhaustive()
+        f.debug_struct("SocketIo")
+            .field("path", &self.0.config.engine.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -215,7 +225,10 @@ impl SocketIo {
 
     /// A builder for other settings.
     pub fn builder() -> Builder {
-        Builder { config: IoConfig::default(), adapter: Arc::new(|_| Arc::new(LocalAdapter::new())) }
+        Builder {
+            config: IoConfig::default(),
+            adapter: Arc::new(|_| Arc::new(LocalAdapter::new())),
+        }
     }
 
     /// The server's settings.
@@ -263,7 +276,10 @@ impl SocketIo {
 
     /// The namespace at `path`, if registered (or created dynamically).
     pub fn of(&self, path: &str) -> Option<Namespace> {
-        read(&self.0.namespaces).get(&normalize(path.to_string())).cloned().map(Namespace)
+        read(&self.0.namespaces)
+            .get(&normalize(path.to_string()))
+            .cloned()
+            .map(Namespace)
     }
 
     fn main_ns(&self) -> Operators {
@@ -344,7 +360,8 @@ impl SocketIo {
 
     /// Serves on `listener` until the process ends.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        self.serve_with_shutdown(listener, std::future::pending()).await
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
     }
 
     /// Serves on `listener` (other paths get `404`) until `signal` completes, then shuts down
@@ -355,12 +372,12 @@ impl SocketIo {
         signal: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let io = self.clone();
-        let server = hunchensocket_core::Server::new().config(self.0.config.engine.ws.clone()).fallback(
-            move |req: http::Request<hyper::body::Incoming>| {
+        let server = hunchensocket_core::Server::new()
+            .config(self.0.config.engine.ws.clone())
+            .fallback(move |req: http::Request<hyper::body::Incoming>| {
                 let io = io.clone();
                 async move { io.service().respond(req).await }
-            },
-        );
+            });
         server
             .serve_with_shutdown(listener, async move {
                 signal.await;

@@ -16,8 +16,8 @@ use crate::adapter::{Encoded, Room};
 use crate::client::ClientData;
 use crate::engine::{CloseReason, HandshakeInfo, Payload, Session};
 use crate::handler::{
-    AnyHandler, BoxFuture, DisconnectHandler, ErasedEventHandler, Event, EventError, EventHandler, RawArgs,
-    erase,
+    AnyHandler, BoxFuture, DisconnectHandler, ErasedEventHandler, Event, EventError, EventHandler,
+    RawArgs, erase,
 };
 use crate::namespace::NamespaceInner;
 use crate::operators::Operators;
@@ -106,7 +106,10 @@ type PendingEvent = (String, Vec<Value>, Vec<Bytes>, Option<u64>);
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socket").field("id", &self.0.id).field("ns", &self.0.ns.path).finish_non_exhaustive()
+        f.debug_struct("Socket")
+            .field("id", &self.0.id)
+            .field("ns", &self.0.ns.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,7 +129,11 @@ pub(crate) fn send_packet(
 }
 
 /// Sends a packet encoded once for many sockets.
-pub(crate) fn send_encoded(session: &Arc<Session<ClientData>>, packet: &Encoded, volatile: bool) -> Result<(), EmitError> {
+pub(crate) fn send_encoded(
+    session: &Arc<Session<ClientData>>,
+    packet: &Encoded,
+    volatile: bool,
+) -> Result<(), EmitError> {
     session.send(Payload::Text(packet.text.clone()), volatile)?;
     for bin in &packet.attachments {
         session.send(Payload::Binary(bin.clone()), volatile)?;
@@ -152,7 +159,11 @@ pub(crate) fn event_packet<T: Serialize + ?Sized>(
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Arc<NamespaceInner>, session: Arc<Session<ClientData>>, auth: Value) -> Socket {
+    pub(crate) fn new(
+        ns: Arc<NamespaceInner>,
+        session: Arc<Session<ClientData>>,
+        auth: Value,
+    ) -> Socket {
         Socket(Arc::new(SocketInner {
             id: crate::engine::new_id(),
             ns,
@@ -218,7 +229,9 @@ impl Socket {
         F: Fn(Socket, String, Vec<Value>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        write(&self.0.any).push(Arc::new(move |s, name, args| Box::pin(handler(s, name, args)) as BoxFuture));
+        write(&self.0.any).push(Arc::new(move |s, name, args| {
+            Box::pin(handler(s, name, args)) as BoxFuture
+        }));
     }
 
     /// Adds a handler that runs once when the socket leaves the namespace.
@@ -227,7 +240,8 @@ impl Socket {
         F: FnOnce(Socket, DisconnectReason) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        lock(&self.0.on_disconnect).push(Box::new(move |s, r| Box::pin(handler(s, r)) as BoxFuture));
+        lock(&self.0.on_disconnect)
+            .push(Box::new(move |s, r| Box::pin(handler(s, r)) as BoxFuture));
     }
 
     /// Sets the hook called when an event's arguments do not fit its handler's types.
@@ -241,7 +255,12 @@ impl Socket {
         self.emit_inner(event, data, false)
     }
 
-    pub(crate) fn emit_inner<T: Serialize + ?Sized>(&self, event: &str, data: &T, volatile: bool) -> Result<(), EmitError> {
+    pub(crate) fn emit_inner<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        volatile: bool,
+    ) -> Result<(), EmitError> {
         let (packet, attachments) = event_packet(self.ns(), event, data, None)?;
         send_packet(&self.0.session, &packet, attachments, volatile)
     }
@@ -290,7 +309,9 @@ impl Socket {
         lock(&self.0.acks).insert(id, tx);
         let sent = event_packet(self.ns(), event, data, Some(id))
             .map_err(EmitError::from)
-            .and_then(|(packet, attachments)| send_packet(&self.0.session, &packet, attachments, false));
+            .and_then(|(packet, attachments)| {
+                send_packet(&self.0.session, &packet, attachments, false)
+            });
         let this = self.clone();
         async move {
             if let Err(e) = sent {
@@ -368,7 +389,12 @@ impl Socket {
         if !self.connected() {
             return;
         }
-        let _ = send_packet(&self.0.session, &Packet::disconnect(self.ns()), Vec::new(), false);
+        let _ = send_packet(
+            &self.0.session,
+            &Packet::disconnect(self.ns()),
+            Vec::new(),
+            false,
+        );
         self.0.session.data().remove(self.ns());
         self.closed(DisconnectReason::ServerNamespaceDisconnect);
     }
@@ -391,7 +417,13 @@ impl Socket {
     }
 
     /// Runs the handlers of an event from the client.
-    pub(crate) fn dispatch(&self, name: String, args: Vec<Value>, attachments: Vec<Bytes>, ack: Option<u64>) {
+    pub(crate) fn dispatch(
+        &self,
+        name: String,
+        args: Vec<Value>,
+        attachments: Vec<Bytes>,
+        ack: Option<u64>,
+    ) {
         if let Some(waiting) = lock(&self.0.pending).as_mut() {
             waiting.push((name, args, attachments, ack));
             return;
@@ -404,7 +436,15 @@ impl Socket {
         let ack = AckSender::new(self.0.session.clone(), self.ns().to_string(), ack);
         match handler {
             Some(handler) => {
-                tokio::spawn(handler(self.clone(), Event { name, args, attachments, ack }));
+                tokio::spawn(handler(
+                    self.clone(),
+                    Event {
+                        name,
+                        args,
+                        attachments,
+                        ack,
+                    },
+                ));
             }
             None => tracing::trace!(event = %name, ns = %self.ns(), "event without a handler"),
         }

@@ -19,8 +19,8 @@ use http_body_util::{BodyExt, Full};
 use hunchensocket_core::{Body, PeerAddr, Upgrade};
 
 pub use packet::{Packet, Payload};
-pub use session::{CloseReason, HandshakeInfo, SendError, Session, Sid};
 pub(crate) use session::new_sid as new_id;
+pub use session::{CloseReason, HandshakeInfo, SendError, Session, Sid};
 
 use session::{SessionOwner, Transport};
 
@@ -189,13 +189,17 @@ pub struct Engine<H: Handler> {
 
 impl<H: Handler> Clone for Engine<H> {
     fn clone(&self) -> Self {
-        Engine { inner: self.inner.clone() }
+        Engine {
+            inner: self.inner.clone(),
+        }
     }
 }
 
 impl<H: Handler> std::fmt::Debug for Engine<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("path", &self.inner.config.path).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("path", &self.inner.config.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -208,7 +212,10 @@ pub(crate) struct EngineInner<H: Handler> {
 
 impl<H: Handler> SessionOwner<H::Data> for EngineInner<H> {
     fn closed(&self, session: &Arc<Session<H::Data>>, reason: CloseReason) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(session.id());
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(session.id());
         self.handler.on_close(session, reason);
     }
 }
@@ -244,12 +251,21 @@ impl<H: Handler> Engine<H> {
 
     /// The session with this id, if it is open.
     pub fn session(&self, sid: &str) -> Option<Arc<Session<H::Data>>> {
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(sid).cloned()
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sid)
+            .cloned()
     }
 
     /// Number of open sessions.
     pub fn len(&self) -> usize {
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Whether no session is open.
@@ -259,8 +275,14 @@ impl<H: Handler> Engine<H> {
 
     /// Ends every session with `reason`.
     pub fn close_all(&self, reason: CloseReason) {
-        let sessions: Vec<_> =
-            self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let sessions: Vec<_> = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         for s in sessions {
             s.close(reason);
         }
@@ -342,7 +364,11 @@ impl<H: Handler> Engine<H> {
         text_response(packet::encode_payload(&[open]))
     }
 
-    async fn upgrade<B>(&self, req: http::Request<B>, session: Option<Arc<Session<H::Data>>>) -> Response<Body>
+    async fn upgrade<B>(
+        &self,
+        req: http::Request<B>,
+        session: Option<Arc<Session<H::Data>>>,
+    ) -> Response<Body>
     where
         B: hyper::body::Body + Send + 'static,
         B::Data: Send,
@@ -362,8 +388,11 @@ impl<H: Handler> Engine<H> {
                 if let Some(s) = &session {
                     s.lock().upgrading = false;
                 }
-                return hunchensocket_core::handshake::refusal_response(&refusal)
-                    .map(|b| Full::new(Bytes::from(b)).map_err(|never| match never {}).boxed());
+                return hunchensocket_core::handshake::refusal_response(&refusal).map(|b| {
+                    Full::new(Bytes::from(b))
+                        .map_err(|never| match never {})
+                        .boxed()
+                });
             }
         };
         let (response, pending) = upgrade.into_response();
@@ -379,7 +408,11 @@ impl<H: Handler> Engine<H> {
 }
 
 impl<H: Handler> EngineInner<H> {
-    pub(crate) fn create(&self, transport: Transport, info: HandshakeInfo) -> Arc<Session<H::Data>> {
+    pub(crate) fn create(
+        &self,
+        transport: Transport,
+        info: HandshakeInfo,
+    ) -> Arc<Session<H::Data>> {
         let data = self.handler.data(&info);
         let owner: Weak<dyn SessionOwner<H::Data>> = self.me.clone();
         let session = Arc::new(Session::new(
@@ -398,7 +431,11 @@ impl<H: Handler> EngineInner<H> {
     }
 
     pub(crate) fn open_packet(&self, session: &Session<H::Data>, polling: bool) -> Packet {
-        let upgrades = if polling && self.config.websocket { vec!["websocket".to_string()] } else { vec![] };
+        let upgrades = if polling && self.config.websocket {
+            vec!["websocket".to_string()]
+        } else {
+            vec![]
+        };
         packet::OpenInfo {
             sid: session.id().to_string(),
             upgrades,
@@ -439,7 +476,10 @@ impl<H: Handler> EngineInner<H> {
             headers.insert(header::VARY, HeaderValue::from_static("Origin"));
         }
         if cors.credentials {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
     }
 }
@@ -478,25 +518,43 @@ fn handshake_info<B>(req: &http::Request<B>) -> HandshakeInfo {
 }
 
 pub(crate) fn empty() -> Body {
-    Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub(crate) fn body(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub(crate) fn text_response(text: String) -> Response<Body> {
     let mut res = Response::new(body(text));
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
     res
 }
 
 pub(crate) fn error(kind: EngineError) -> Response<Body> {
-    let status = if kind == EngineError::Forbidden { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
-    let json = format!(r#"{{"code":{},"message":"{}"}}"#, kind as u8, kind.message());
+    let status = if kind == EngineError::Forbidden {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let json = format!(
+        r#"{{"code":{},"message":"{}"}}"#,
+        kind as u8,
+        kind.message()
+    );
     let mut res = Response::new(body(json));
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -504,11 +562,17 @@ fn preflight<B>(req: &http::Request<B>) -> Response<Body> {
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;
     let h = res.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST"),
+    );
     if let Some(asked) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
     }
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
     res
 }
 

@@ -40,7 +40,10 @@ pub(crate) async fn poll<D: Send + Sync + 'static>(session: &Arc<Session<D>>) ->
         }
         st.polling = true;
     }
-    let _in_progress = InProgress { session: session.as_ref(), post: false };
+    let _in_progress = InProgress {
+        session: session.as_ref(),
+        post: false,
+    };
     loop {
         let notified = session.poll_wake.notified();
         tokio::pin!(notified);
@@ -84,13 +87,22 @@ where
         }
         st.posting = true;
     }
-    let _in_progress = InProgress { session: session.as_ref(), post: true };
+    let _in_progress = InProgress {
+        session: session.as_ref(),
+        post: true,
+    };
     let limited = http_body_util::Limited::new(incoming, engine.config.max_payload);
     let bytes = match limited.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
-            session.close(if too_large { CloseReason::BadRequest } else { CloseReason::TransportError });
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            session.close(if too_large {
+                CloseReason::BadRequest
+            } else {
+                CloseReason::TransportError
+            });
             if too_large {
                 let mut res = Response::new(body("payload too large"));
                 *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
@@ -113,6 +125,7 @@ where
         }
     }
     let mut res = Response::new(body("ok"));
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     res
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use hunchensocket_core::{CloseCode, Sender};
 use tokio::sync::Notify;
 
-use super::packet::{Packet, Payload};
 use super::Handler;
+use super::packet::{Packet, Payload};
 
 /// A session id: 20 URL-safe characters from 15 random bytes.
 pub type Sid = Arc<str>;
@@ -156,7 +156,9 @@ pub(crate) trait SessionOwner<D>: Send + Sync {
 
 impl<D> std::fmt::Debug for Session<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,7 +168,9 @@ pub(crate) fn new_sid() -> Sid {
     let mut bytes = [0u8; 15];
     // The OS random source failing is not something a server can recover from.
     getrandom::fill(&mut bytes).expect("the OS random source works");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes).into()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .into()
 }
 
 impl<D: Send + Sync + 'static> Session<D> {
@@ -237,14 +241,20 @@ impl<D: Send + Sync + 'static> Session<D> {
         self.send_packet(Packet::Message(payload), volatile)
     }
 
-    pub(crate) fn send_packet(self: &Arc<Self>, packet: Packet, volatile: bool) -> Result<(), SendError> {
+    pub(crate) fn send_packet(
+        self: &Arc<Self>,
+        packet: Packet,
+        volatile: bool,
+    ) -> Result<(), SendError> {
         let mut st = self.lock();
         if st.closed.is_some() {
             return Err(SendError::Closed);
         }
         let size = packet_size(&packet);
         let over = match &st.transport {
-            Transport::WebSocket { sender, .. } if !st.upgrading => sender.buffered() + size > self.max_buffer,
+            Transport::WebSocket { sender, .. } if !st.upgrading => {
+                sender.buffered() + size > self.max_buffer
+            }
             _ => st.queued_bytes + size > self.max_buffer,
         };
         if over {
@@ -376,7 +386,9 @@ pub(crate) async fn heartbeat<D: Send + Sync + 'static>(
             }
             st.pong = false;
         }
-        if s.send_packet(Packet::Ping(Default::default()), false).is_err() {
+        if s.send_packet(Packet::Ping(Default::default()), false)
+            .is_err()
+        {
             return;
         }
         let ponged = async {
@@ -410,7 +422,9 @@ mod tests {
     fn query_parameters() {
         let info = HandshakeInfo {
             headers: http::HeaderMap::new(),
-            uri: "/socket.io/?EIO=4&transport=polling&name=a%20b+c&flag".parse().unwrap(),
+            uri: "/socket.io/?EIO=4&transport=polling&name=a%20b+c&flag"
+                .parse()
+                .unwrap(),
             peer: None,
             issued: std::time::SystemTime::now(),
         };
@@ -426,6 +440,9 @@ mod tests {
         let b = new_sid();
         assert_eq!(a.len(), 20);
         assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 }

@@ -10,12 +10,22 @@ use super::session::{CloseReason, HandshakeInfo, Session, Transport, ws_message}
 use super::{Engine, Handler};
 
 /// A session that starts on a WebSocket.
-pub(crate) async fn open<H: Handler>(engine: Engine<H>, pending: PendingSocket, info: HandshakeInfo) {
+pub(crate) async fn open<H: Handler>(
+    engine: Engine<H>,
+    pending: PendingSocket,
+    info: HandshakeInfo,
+) {
     let Ok(ws) = pending.open().await else { return };
     let binary = !ws.version().is_hixie();
     let (reader, sender) = ws.split();
     let inner = &engine.inner;
-    let session = inner.create(Transport::WebSocket { sender: sender.clone(), binary }, info);
+    let session = inner.create(
+        Transport::WebSocket {
+            sender: sender.clone(),
+            binary,
+        },
+        info,
+    );
     let open = inner.open_packet(&session, false);
     if sender.send_now(ws_message(&open, binary)).is_err() {
         session.close(CloseReason::TransportError);
@@ -28,7 +38,11 @@ pub(crate) async fn open<H: Handler>(engine: Engine<H>, pending: PendingSocket, 
 
 /// A polling session moving to a WebSocket. The session was marked `upgrading` when the
 /// request was accepted; whatever happens, that mark is cleared here.
-pub(crate) async fn upgrade<H: Handler>(engine: Engine<H>, session: Arc<Session<H::Data>>, pending: PendingSocket) {
+pub(crate) async fn upgrade<H: Handler>(
+    engine: Engine<H>,
+    session: Arc<Session<H::Data>>,
+    pending: PendingSocket,
+) {
     let ws = match pending.open().await {
         Ok(ws) => ws,
         Err(_) => {
@@ -45,7 +59,10 @@ pub(crate) async fn upgrade<H: Handler>(engine: Engine<H>, session: Arc<Session<
             let Message::Text(text) = msg else { continue };
             match Packet::decode_text(text) {
                 Ok(Packet::Ping(data)) if data == "probe" && !probe_answered => {
-                    if sender.send_now(ws_message(&Packet::Pong(data), binary)).is_err() {
+                    if sender
+                        .send_now(ws_message(&Packet::Pong(data), binary))
+                        .is_err()
+                    {
                         return false;
                     }
                     probe_answered = true;
@@ -80,7 +97,11 @@ pub(crate) async fn upgrade<H: Handler>(engine: Engine<H>, session: Arc<Session<
 }
 
 /// Reads packets until the WebSocket or the session ends.
-async fn read_loop<H: Handler>(engine: &Engine<H>, session: &Arc<Session<H::Data>>, mut reader: Reader<Upgraded>) {
+async fn read_loop<H: Handler>(
+    engine: &Engine<H>,
+    session: &Arc<Session<H::Data>>,
+    mut reader: Reader<Upgraded>,
+) {
     let handler = &engine.inner.handler;
     while let Some(msg) = reader.recv().await {
         match msg {
