@@ -26,7 +26,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod ack;
+pub mod ack;
 pub mod adapter;
 pub mod args;
 mod client;

@@ -93,7 +93,9 @@ impl Operators {
             .collect()
     }
 
-    /// Emits `event` to every selected socket. The packet is encoded once and shared.
+    /// Emits `event` to every selected socket. The packet is encoded once and shared. A
+    /// broadcast goes on past clients that are closed or lagging; for a single socket
+    /// (`socket.volatile().emit(..)`) their error is returned.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let (packet, attachments) = event_packet(&self.ns.path, event, data, None)?;
         let encoded = Encoded {
@@ -101,14 +103,15 @@ impl Operators {
             attachments,
         };
         let volatile = self.opts.volatile;
-        for socket in self.sockets() {
-            match send_encoded(&socket.0.session, &encoded, volatile) {
-                // One lagging or closed client does not stop the broadcast.
-                Ok(()) | Err(EmitError::Send(_)) => {}
-                Err(e) => return Err(e),
-            }
+        if let Some(socket) = &self.only {
+            // One socket: its caller learns whether the emit was dropped.
+            return send_encoded(&socket.0.session, &encoded, volatile);
         }
-        if self.only.is_none() && !self.opts.local {
+        for socket in self.sockets() {
+            // One lagging or closed client does not stop the broadcast.
+            let _ = send_encoded(&socket.0.session, &encoded, volatile);
+        }
+        if !self.opts.local {
             self.ns
                 .adapter
                 .remote_broadcast(&self.ns.path, &encoded, &self.opts)

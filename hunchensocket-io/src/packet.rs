@@ -561,3 +561,16 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod float_tests {
+    use super::*;
+
+    /// Numbers come back exactly as they were sent (found by the socketio_packet fuzz target).
+    #[test]
+    fn floats_round_trip_exactly() {
+        let text = r#"3/x,1[1.1,8.2665e48,0.30000000000000004,-1e-300]"#;
+        let packet = decode(text).unwrap();
+        assert_eq!(decode(&encode(&packet)).unwrap(), packet);
+    }
+}

@@ -93,7 +93,7 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HashMap<String, ErasedEventHandler>>,
     any: RwLock<Vec<AnyHandler>>,
     on_disconnect: Mutex<Vec<DisconnectHandler>>,
-    on_error: RwLock<Option<Arc<dyn Fn(Socket, EventError) + Send + Sync>>>,
+    on_error: RwLock<Option<ErrorHook>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<AckPayload>>>,
     next_ack: AtomicU64,
     connected: AtomicBool,
@@ -103,6 +103,7 @@ pub(crate) struct SocketInner {
 }
 
 type PendingEvent = (String, Vec<Value>, Vec<Bytes>, Option<u64>);
+type ErrorHook = Arc<dyn Fn(Socket, EventError) + Send + Sync>;
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
