@@ -83,6 +83,18 @@ async function startServer() {
     baseUrl = `http://${addr}`;
 }
 
+// If this process is ended early (a SIGTERM from `timeout`, ^C), the server goes with it.
+function killServerNow() {
+    if (server && server.exitCode === null && server.signalCode === null) server.kill("SIGKILL");
+}
+process.on("exit", killServerNow);
+for (const sig of ["SIGTERM", "SIGINT"]) {
+    process.on(sig, () => {
+        killServerNow();
+        process.exit(128 + (sig === "SIGTERM" ? 15 : 2));
+    });
+}
+
 async function stopServer() {
     if (!server || server.exitCode !== null || server.signalCode !== null) return;
     const exited = once(server, "exit");
