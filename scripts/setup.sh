@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install everything the peer tests need. Idempotent: safe (and cheap) to run every time.
 #
-#   Debian packages : libprotocol-websocket-perl (hixie-76 client), openssl (test certificates)
-#   .venv/          : Python 3 venv with tests/peers/requirements.txt (websockets)
+#   Debian packages : libprotocol-websocket-perl (hixie-76 client), openssl (test certificates),
+#                     nodejs and npm when `node` / `npm` are not on PATH (Socket.IO peer)
+#   .venv/          : Python 3 venv with tests/peers/requirements.txt (websockets, python-socketio)
+#   tests/socketio/node_modules/ : `npm ci` from tests/socketio/package-lock.json (socket.io-client)
 #   .venv-autobahn/ : Python 2.7 venv with Autobahn|Testsuite (wstest)
 #
 # Environment:
@@ -37,6 +39,9 @@ PY3=${PY3:-python3}
 APT_PKGS=(libprotocol-websocket-perl openssl)
 # Debian's own python3 cannot make venvs without python3-venv (no ensurepip).
 if ! "$PY3" -c 'import ensurepip' 2>/dev/null; then APT_PKGS+=(python3-venv); fi
+# node --test and the socket.io-client peer; keep a node that is already there (any packaging).
+if ! command -v node >/dev/null; then APT_PKGS+=(nodejs); fi
+if ! command -v npm >/dev/null; then APT_PKGS+=(npm); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
     if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
@@ -57,7 +62,7 @@ fi
 REQ3=tests/peers/requirements.txt
 want=$(stamp_of "$REQ3")
 if [[ -x .venv/bin/python && -f .venv/.req-stamp && $(cat .venv/.req-stamp) == "$want" ]] \
-    && .venv/bin/python -c 'import websockets' 2>/dev/null; then
+    && .venv/bin/python -c 'import websockets, socketio' 2>/dev/null; then
     say ".venv: up to date ($(.venv/bin/python -c 'import websockets; print("websockets", websockets.__version__)'))"
 else
     say ".venv: creating with $PY3 and $REQ3"
@@ -65,6 +70,20 @@ else
     quiet "$PY3" -m venv .venv
     quiet .venv/bin/python -m pip install --disable-pip-version-check -r "$REQ3"
     echo "$want" > .venv/.req-stamp
+fi
+
+# ---------------------------------------------------------------- npm packages for the Socket.IO peer
+# node_modules/ is reused when it was installed from the same lockfile (hash stamp) and the
+# client still loads; otherwise `npm ci` installs exactly what the lockfile says.
+NODE_DIR=tests/socketio
+want=$(stamp_of "$NODE_DIR/package-lock.json")
+if [[ -f $NODE_DIR/node_modules/.lock-hash && $(cat "$NODE_DIR/node_modules/.lock-hash") == "$want" ]] \
+    && (cd "$NODE_DIR" && node -e 'require("socket.io-client")') 2>/dev/null; then
+    say "$NODE_DIR/node_modules: up to date (socket.io-client $(cd "$NODE_DIR" && node -p 'require("socket.io-client/package.json").version'))"
+else
+    say "$NODE_DIR/node_modules: npm ci (node $(node --version))"
+    quiet npm --prefix "$NODE_DIR" ci --no-audit --no-fund
+    echo "$want" > "$NODE_DIR/node_modules/.lock-hash"
 fi
 
 # ---------------------------------------------------------------- Python 2.7 venv for Autobahn

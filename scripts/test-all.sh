@@ -3,15 +3,20 @@
 #
 #  1. scripts/setup.sh            (toolchain for the peer tests; idempotent)
 #  2. cargo test --workspace      (unit, integration and doc tests of every crate)
-#  3. cargo build --release -p hunchensocket-examples --bin echo
+#  3. cargo build --release -p hunchensocket-examples --bin echo          (if an echo peer is selected)
 #  4. peer tests against target/release/echo: rfc6455.py, hixie.py, hixie76.pl, Autobahn
+#  5. cargo build --release -p hunchensocket-examples --bin conformance   (if a Socket.IO peer is selected)
+#  6. Socket.IO peers, each starting its own target/release/conformance:
+#     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio)
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
 #
 # Environment (for development):
 #   ECHO_BIN=/path/to/echo   use that binary, skip step 3
+#   CONFORMANCE_BIN=/path/to/conformance   use that binary, skip step 5
 #   SKIP_CARGO_TEST=1        skip step 2
-#   PEERS="hixie rfc6455"    run only these peers (names: rfc6455 hixie hixie76 autobahn)
+#   PEERS="hixie rfc6455"    run only these peers
+#                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,12 +32,21 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
+# Peers of the echo server, and Socket.IO peers (they start the conformance server themselves).
+ECHO_PEERS=()
+IO_PEERS=()
+for peer in "${PEER_LIST[@]}"; do
+    case $peer in
+        socketio-*) IO_PEERS+=("$peer") ;;
+        *) ECHO_PEERS+=("$peer") ;;
+    esac
+done
 
 ECHO=${ECHO_BIN:-}
 build_failed=0
-if [[ -z $ECHO ]]; then
+if ((${#ECHO_PEERS[@]})) && [[ -z $ECHO ]]; then
     step "cargo build --release -p hunchensocket-examples --bin echo"
     if cargo build --release -p hunchensocket-examples --bin echo; then
         ECHO=$ROOT/target/release/echo
@@ -92,16 +106,18 @@ run_peer() {
     fi
 }
 
-if ((build_failed)); then
-    echo "echo binary did not build: every peer counts as failed"
-    failed=${#PEER_LIST[@]}
-    failures=("${PEER_LIST[@]}")
+if ((${#ECHO_PEERS[@]} == 0)); then
+    :
+elif ((build_failed)); then
+    echo "echo binary did not build: every echo peer counts as failed"
+    failed=$((failed + ${#ECHO_PEERS[@]}))
+    failures+=("${ECHO_PEERS[@]}")
 elif ! start_echo; then
-    failed=${#PEER_LIST[@]}
-    failures=("${PEER_LIST[@]}")
+    failed=$((failed + ${#ECHO_PEERS[@]}))
+    failures+=("${ECHO_PEERS[@]}")
 else
     echo "echo: $ECHO on 127.0.0.1:$PORT (pid $ECHO_PID)"
-    for peer in "${PEER_LIST[@]}"; do
+    for peer in "${ECHO_PEERS[@]}"; do
         case $peer in
             rfc6455) run_peer rfc6455 120 .venv/bin/python tests/peers/rfc6455.py 127.0.0.1 "$PORT" --echo-cmd "$ECHO" ;;
             hixie) run_peer hixie 60 .venv/bin/python tests/peers/hixie.py 127.0.0.1 "$PORT" ;;
@@ -118,9 +134,40 @@ else
     stop_echo
 fi
 
+# Socket.IO peers: each starts `conformance --listen 127.0.0.1:0` itself and kills it on exit.
+CONFORMANCE=${CONFORMANCE_BIN:-}
+io_build_failed=0
+if ((${#IO_PEERS[@]})) && [[ -z $CONFORMANCE ]]; then
+    step "cargo build --release -p hunchensocket-examples --bin conformance"
+    if cargo build --release -p hunchensocket-examples --bin conformance; then
+        CONFORMANCE=$ROOT/target/release/conformance
+    else
+        io_build_failed=1
+    fi
+fi
+if ((${#IO_PEERS[@]} == 0)); then
+    :
+elif ((io_build_failed)); then
+    echo "conformance binary did not build: every Socket.IO peer counts as failed"
+    failed=$((failed + ${#IO_PEERS[@]}))
+    failures+=("${IO_PEERS[@]}")
+else
+    CONFORMANCE=$(realpath "$CONFORMANCE")
+    for peer in "${IO_PEERS[@]}"; do
+        case $peer in
+            socketio-js) run_peer socketio-js 60 env CONFORMANCE_BIN="$CONFORMANCE" \
+                node --test --test-reporter=spec tests/socketio/client.test.mjs ;;
+            socketio-py) run_peer socketio-py 60 env CONFORMANCE_BIN="$CONFORMANCE" \
+                .venv/bin/python tests/socketio/python_client.py ;;
+            *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
+        esac
+    done
+fi
+
 echo
 if ((cargo_failed)); then echo "cargo test: FAILED"; fi
 if ((build_failed)); then echo "cargo build (echo): FAILED"; fi
+if ((io_build_failed)); then echo "cargo build (conformance): FAILED"; fi
 if ((failed)); then echo "failed peers: ${failures[*]}"; fi
 echo "peers: $passed passed, $failed failed"
-if ((cargo_failed || build_failed || failed)); then exit 1; fi
+if ((cargo_failed || build_failed || io_build_failed || failed)); then exit 1; fi
