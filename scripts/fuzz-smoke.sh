@@ -4,14 +4,14 @@
 #   scripts/fuzz-smoke.sh [SECONDS]     (default 10 per target)
 #
 # Environment: SANITIZER (default "address"; "none" where ASan does not work),
-# TARGETS (default "rfc6455_codec hixie_codec handshake").
+# TARGETS (default "rfc6455_codec hixie_codec handshake engineio_payload socketio_packet").
 # Exits non-zero as soon as a target fails to build or finds a crash; the input that
 # triggered it is left in fuzz/artifacts/<target>/.
 set -euo pipefail
 
 seconds="${1:-10}"
 sanitizer="${SANITIZER:-address}"
-targets="${TARGETS:-rfc6455_codec hixie_codec handshake}"
+targets="${TARGETS:-rfc6455_codec hixie_codec handshake engineio_payload socketio_packet}"
 
 case "$seconds" in
     '' | *[!0-9]*)
