@@ -62,8 +62,12 @@ pub(crate) async fn poll<D: Send + Sync + 'static>(session: &Arc<Session<D>>) ->
         notified.await;
     }
     let mut packets = session.drain();
-    if session.is_closed() {
-        packets.push(Packet::Close);
+    match session.lock().closed {
+        // The client closed the session itself: its waiting poll is just released.
+        Some(CloseReason::TransportClose) if packets.is_empty() => packets.push(Packet::Noop),
+        Some(CloseReason::TransportClose) | None => {}
+        // The server ended it: tell the client.
+        Some(_) => packets.push(Packet::Close),
     }
     text_response(packet::encode_payload(&packets))
 }
