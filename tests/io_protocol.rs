@@ -335,6 +335,10 @@ async fn upgraded(addr: std::net::SocketAddr) -> (Polling, Ws) {
         res = p.get().await;
     }
     ws.send("5").await;
+    // Polls made before the server has read `5` are still answered `6`; a WebSocket echo
+    // round trip (processed after `5`) shows the upgrade is complete.
+    ws.send("4upgraded").await;
+    assert_eq!(ws.next_text().await, "4upgraded");
     (p, ws)
 }
 
@@ -504,8 +508,10 @@ async fn disconnect_from_main_namespace() {
     sio_join(&mut ws, "40").await;
     assert_eq!(ws.next_text().await, r#"42["auth",{}]"#);
     ws.send("41").await;
+    // The socket is gone: an event on `/` is not answered (only pings follow).
+    ws.send(r#"42["message",1]"#).await;
     session_lives_on(&mut ws).await;
-    // The socket is gone: events on `/` are not answered, joining again works.
+    // Joining again works.
     sio_join(&mut ws, "40").await;
     assert_eq!(ws.next_text().await, r#"42["auth",{}]"#);
     server.shutdown().await;
