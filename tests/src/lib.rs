@@ -1,5 +1,7 @@
 //! Fixtures shared by the end-to-end tests: in-process servers and raw-socket helpers.
 
+pub mod io;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
