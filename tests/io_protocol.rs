@@ -285,7 +285,6 @@ async fn forceful_close_over_polling() {
 /// The official engine.io-protocol suite ("should forcefully close the session") expects the
 /// pending poll to be released with a noop `6` (the reference server's polling `onClose`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: a poll pending when the client sends `1` is answered `1`, not noop `6`"]
 async fn forceful_close_releases_pending_poll_with_noop() {
     let server = start().await;
     let p = Polling::open(server.addr, EIO).await;

@@ -23,7 +23,10 @@ impl Client {
     async fn open(addr: std::net::SocketAddr, query: &str) -> Client {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket{query}");
         let (ws, _) = Connector::new().connect(&url).await.expect("connect");
-        let mut client = Client { ws, backlog: Vec::new() };
+        let mut client = Client {
+            ws,
+            backlog: Vec::new(),
+        };
         let open = client.next_engine().await.expect("open packet");
         assert!(open.starts_with("0{"), "{open}");
         client
@@ -37,10 +40,17 @@ impl Client {
     }
 
     async fn connect(&mut self, nsp: &str, auth: Option<Value>) -> String {
-        let prefix = if nsp == "/" { String::new() } else { format!("{nsp},") };
+        let prefix = if nsp == "/" {
+            String::new()
+        } else {
+            format!("{nsp},")
+        };
         let auth = auth.map(|a| a.to_string()).unwrap_or_default();
         self.send(&format!("0{prefix}{auth}")).await;
-        self.recv_matching(|p| p.starts_with(&format!("0{prefix}")) || p.starts_with(&format!("4{prefix}"))).await
+        self.recv_matching(|p| {
+            p.starts_with(&format!("0{prefix}")) || p.starts_with(&format!("4{prefix}"))
+        })
+        .await
     }
 
     async fn send(&mut self, sio_packet: &str) {
@@ -50,7 +60,10 @@ impl Client {
     /// The next Engine.IO packet, answering pings on the way.
     async fn next_engine(&mut self) -> Option<String> {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.recv()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout(WAIT, self.ws.recv())
+                .await
+                .ok()??
+                .ok()?;
             match msg {
                 Message::Text(t) if t.as_str() == "2" => {
                     let _ = self.ws.send("3").await;
@@ -68,7 +81,10 @@ impl Client {
             return self.backlog.remove(0);
         }
         loop {
-            let packet = self.next_engine().await.expect("a packet before the connection ended");
+            let packet = self
+                .next_engine()
+                .await
+                .expect("a packet before the connection ended");
             if let Some(sio) = packet.strip_prefix('4') {
                 return sio.to_string();
             }
@@ -82,7 +98,9 @@ impl Client {
         }
         loop {
             let packet = self.next_engine().await.expect("a matching packet");
-            let Some(sio) = packet.strip_prefix('4') else { continue };
+            let Some(sio) = packet.strip_prefix('4') else {
+                continue;
+            };
             if pred(sio) {
                 return sio.to_string();
             }
@@ -123,7 +141,10 @@ async fn start(io: &SocketIo) -> std::net::SocketAddr {
 
 fn sid_of(connect_answer: &str) -> String {
     let json = &connect_answer[connect_answer.find('{').expect("json")..];
-    serde_json::from_str::<Value>(json).unwrap()["sid"].as_str().unwrap().to_string()
+    serde_json::from_str::<Value>(json).unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,7 +170,10 @@ async fn middleware_refuses_with_message_and_data_or_admits_with_typed_data() {
     let (_c, refused) = Client::join(addr, "/", Some(json!({ "token": "nope" }))).await;
     let body: Value = serde_json::from_str(&refused[1..]).unwrap();
     assert_eq!(refused.as_bytes()[0], b'4', "{refused}");
-    assert_eq!(body, json!({ "message": "not authorized", "data": { "code": 42 } }));
+    assert_eq!(
+        body,
+        json!({ "message": "not authorized", "data": { "code": 42 } })
+    );
     let (mut c, admitted) = Client::join(addr, "/", Some(json!({ "token": "secret" }))).await;
     assert!(admitted.starts_with("0{\"sid\":"), "{admitted}");
     assert_eq!(c.recv().await, r#"2["welcome","ada"]"#);
@@ -182,12 +206,19 @@ async fn typed_handlers_on_any_and_arguments_that_do_not_fit() {
     io.ns("/", move |socket: Socket| {
         let (seen, errors) = (seen2.clone(), errors2.clone());
         async move {
-            socket.on("add", |_s: Socket, (a, b): (i64, i64), ack: AckSender| async move {
-                let _ = ack.send(&(a + b));
-            });
+            socket.on(
+                "add",
+                |_s: Socket, (a, b): (i64, i64), ack: AckSender| async move {
+                    let _ = ack.send(&(a + b));
+                },
+            );
             socket.on_any(move |_s: Socket, name: String, args: Vec<Value>| {
                 let seen = seen.clone();
-                async move { seen.lock().unwrap().push(format!("{name}{}", Value::Array(args))) }
+                async move {
+                    seen.lock()
+                        .unwrap()
+                        .push(format!("{name}{}", Value::Array(args)))
+                }
             });
             socket.on_error(move |_s, e| errors.lock().unwrap().push(e.event.clone()));
         }
@@ -198,10 +229,16 @@ async fn typed_handlers_on_any_and_arguments_that_do_not_fit() {
     assert_eq!(c.recv().await, "31[42]");
     c.send(r#"22["add","two",40]"#).await;
     let err = c.recv().await;
-    assert!(err.starts_with(r#"32[{"error":"#), "an error ack, not silence: {err}");
+    assert!(
+        err.starts_with(r#"32[{"error":"#),
+        "an error ack, not silence: {err}"
+    );
     c.send(r#"2["add",1]"#).await; // no ack asked: the hook still hears of it
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(errors.lock().unwrap().clone(), vec!["add".to_string(), "add".to_string()]);
+    assert_eq!(
+        errors.lock().unwrap().clone(),
+        vec!["add".to_string(), "add".to_string()]
+    );
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen, vec![r#"add[2,40]"#, r#"add["two",40]"#, r#"add[1]"#]);
 }
@@ -210,14 +247,23 @@ async fn typed_handlers_on_any_and_arguments_that_do_not_fit() {
 async fn rooms_and_every_broadcast_operator() {
     let io = SocketIo::new();
     io.ns("/", |socket: Socket| async move {
-        socket.on("join", |s: Socket, room: String| async move { s.join(room) });
-        socket.on("leave", |s: Socket, room: String| async move { s.leave(&room) });
+        socket.on(
+            "join",
+            |s: Socket, room: String| async move { s.join(room) },
+        );
+        socket.on(
+            "leave",
+            |s: Socket, room: String| async move { s.leave(&room) },
+        );
         socket.on("shout", |s: Socket, text: String| async move {
             let _ = s.broadcast().emit("shout", &text);
         });
-        socket.on("to", |s: Socket, (room, text): (String, String)| async move {
-            let _ = s.to(room).emit("to", &text);
-        });
+        socket.on(
+            "to",
+            |s: Socket, (room, text): (String, String)| async move {
+                let _ = s.to(room).emit("to", &text);
+            },
+        );
     });
     let addr = start(&io).await;
     let (mut a, _) = Client::join(addr, "/", None).await;
@@ -271,7 +317,9 @@ async fn rooms_and_every_broadcast_operator() {
 
 #[tokio::test]
 async fn acks_both_ways_and_broadcast_acks_collect_every_answer() {
-    let io = SocketIo::builder().ack_timeout(Duration::from_millis(300)).build();
+    let io = SocketIo::builder()
+        .ack_timeout(Duration::from_millis(300))
+        .build();
     io.ns("/", |_socket: Socket| async {});
     let addr = start(&io).await;
     let (mut a, _) = Client::join(addr, "/", None).await;
@@ -300,7 +348,11 @@ async fn acks_both_ways_and_broadcast_acks_collect_every_answer() {
     // Broadcast with acks: one answers, one stays silent; both results come back.
     let waiting = {
         let io = io.clone();
-        tokio::spawn(async move { io.timeout(Duration::from_millis(400)).emit_with_ack::<_, u32>("count", &()).await })
+        tokio::spawn(async move {
+            io.timeout(Duration::from_millis(400))
+                .emit_with_ack::<_, u32>("count", &())
+                .await
+        })
     };
     let packet = first.recv().await;
     let id = &packet[1..packet.find('[').unwrap()];
@@ -309,7 +361,13 @@ async fn acks_both_ways_and_broadcast_acks_collect_every_answer() {
     let results = waiting.await.unwrap();
     assert_eq!(results.len(), 2);
     assert_eq!(results.iter().filter(|r| matches!(r, Ok(7))).count(), 1);
-    assert_eq!(results.iter().filter(|r| matches!(r, Err(AckError::Timeout))).count(), 1);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Err(AckError::Timeout)))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -321,17 +379,26 @@ async fn disconnect_reasons_handshake_and_graceful_shutdown() {
         let reasons = r2.clone();
         async move {
             let name = socket.handshake().query("name").unwrap_or_default();
-            let peer = socket.handshake().peer.map(|p| p.ip().to_string()).unwrap_or_default();
+            let peer = socket
+                .handshake()
+                .peer
+                .map(|p| p.ip().to_string())
+                .unwrap_or_default();
             let _ = socket.emit("info", &(name, peer, socket.transport_name()));
             socket.on("kick", |s: Socket| async move { s.disconnect() });
-            socket.on_disconnect(move |_s, reason| async move { reasons.lock().unwrap().push(reason) });
+            socket.on_disconnect(
+                move |_s, reason| async move { reasons.lock().unwrap().push(reason) },
+            );
         }
     });
     let addr = start(&io).await;
 
     let mut named = Client::open(addr, "&name=ada%20l").await;
     named.connect("/", None).await;
-    assert_eq!(named.recv().await, r#"2["info","ada l","127.0.0.1","websocket"]"#);
+    assert_eq!(
+        named.recv().await,
+        r#"2["info","ada l","127.0.0.1","websocket"]"#
+    );
 
     // The client leaves the namespace; the connection stays (it can join again).
     named.send("1").await;
