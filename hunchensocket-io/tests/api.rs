@@ -139,14 +139,6 @@ async fn start(io: &SocketIo) -> std::net::SocketAddr {
     addr
 }
 
-fn sid_of(connect_answer: &str) -> String {
-    let json = &connect_answer[connect_answer.find('{').expect("json")..];
-    serde_json::from_str::<Value>(json).unwrap()["sid"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[derive(Clone, Debug, PartialEq)]
 struct User(String);
 
@@ -322,8 +314,8 @@ async fn acks_both_ways_and_broadcast_acks_collect_every_answer() {
         .build();
     io.ns("/", |_socket: Socket| async {});
     let addr = start(&io).await;
-    let (mut a, _) = Client::join(addr, "/", None).await;
-    let (mut b, _) = Client::join(addr, "/", None).await;
+    let (a, _) = Client::join(addr, "/", None).await;
+    let (b, _) = Client::join(addr, "/", None).await;
     let sockets = io.of("/").unwrap().sockets();
     assert_eq!(sockets.len(), 2);
 
