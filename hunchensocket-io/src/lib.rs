@@ -30,6 +30,7 @@ pub mod ack;
 pub mod adapter;
 pub mod args;
 mod client;
+mod client_js;
 pub mod engine;
 mod handler;
 mod namespace;

@@ -35,6 +35,8 @@ pub struct IoConfig {
     pub connect_timeout: Duration,
     /// How long `emit_with_ack` waits by default. Default 5 s.
     pub ack_timeout: Duration,
+    /// Whether the bundled JavaScript client is served at `{path}client.js`. Default true.
+    pub serve_client: bool,
 }
 
 impl Default for IoConfig {
@@ -43,6 +45,7 @@ impl Default for IoConfig {
             engine: EngineConfig::default(),
             connect_timeout: Duration::from_secs(45),
             ack_timeout: Duration::from_secs(5),
+            serve_client: true,
         }
     }
 }
@@ -115,6 +118,12 @@ impl Builder {
     /// How long acks are awaited by default (default 5 s).
     pub fn ack_timeout(mut self, timeout: Duration) -> Self {
         self.config.ack_timeout = timeout;
+        self
+    }
+
+    /// Whether to serve the bundled JavaScript client at `{path}client.js` (default true).
+    pub fn serve_client(mut self, serve: bool) -> Self {
+        self.config.serve_client = serve;
         self
     }
 
@@ -327,18 +336,31 @@ impl SocketIo {
         self.0.engine.len()
     }
 
-    /// Whether `req` is for this server (its path).
+    /// Whether `req` is for this server: its path, or the bundled client's.
     pub fn matches<B>(&self, req: &http::Request<B>) -> bool {
-        self.0.engine.matches(req)
+        self.0.engine.matches(req) || self.is_client_request(req)
     }
 
-    /// Answers one HTTP request for this server (polling, WebSocket upgrade, preflight).
+    fn is_client_request<B>(&self, req: &http::Request<B>) -> bool {
+        self.0.config.serve_client
+            && req
+                .uri()
+                .path()
+                .strip_prefix(self.0.config.engine.path.as_str())
+                == Some("client.js")
+    }
+
+    /// Answers one HTTP request for this server (polling, WebSocket upgrade, preflight, or the
+    /// bundled client).
     pub async fn handle<B>(&self, req: http::Request<B>) -> Response<Body>
     where
         B: hyper::body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        if self.is_client_request(&req) {
+            return crate::client_js::respond(&req);
+        }
         self.0.engine.handle(req).await
     }
 
