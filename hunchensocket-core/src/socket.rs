@@ -215,6 +215,10 @@ impl<S: AsyncRead> Reader<S> {
             let Poll::Ready(read) = polled else {
                 // Waiting for the peer: make sure a stopped writer (close timeout, write error)
                 // ends this reader too.
+                if self.buf.is_empty() {
+                    // Idle: hold no read buffer while waiting (most sockets, most of the time).
+                    self.buf = BytesMut::new();
+                }
                 let mut st = self.shared.lock();
                 if st.stopped {
                     self.done = true;
@@ -293,6 +297,20 @@ impl Sender {
     /// Queues a message without waiting, however full the write buffer is.
     pub fn send_now(&self, msg: impl Into<Message>) -> Result<()> {
         self.shared.queue(&msg.into())
+    }
+
+    /// Queues one text message whose text is `parts` one after the other, without joining
+    /// them first (a protocol prefix and a shared body, say). Does not wait.
+    pub fn send_text_parts(&self, parts: &[&str]) -> Result<()> {
+        let mut st = self.shared.lock();
+        st.check_open()?;
+        let before = st.buf.len();
+        let WriteState { codec, buf, .. } = &mut *st;
+        codec.encode_text_parts(parts, buf)?;
+        st.queued += (st.buf.len() - before) as u64;
+        drop(st);
+        self.shared.wake_writer.notify_one();
+        Ok(())
     }
 
     /// Queues bytes that are already one or more complete frames of this socket's protocol

@@ -23,6 +23,8 @@ pub struct ClientData {
     partial: Mutex<Option<(Packet, Vec<Bytes>)>>,
     /// Whether the client ever connected to a namespace (for the connect timeout).
     joined: AtomicBool,
+    /// Ends the connect-timeout wait as soon as the client joins.
+    joined_wake: tokio::sync::Notify,
 }
 
 impl ClientData {
@@ -51,8 +53,24 @@ impl Handler for SioHandler {
         let Some(io) = self.io.upgrade() else { return };
         let timeout = io.config.connect_timeout;
         let weak = Arc::downgrade(session);
+        let joined = {
+            let session = session.clone();
+            async move {
+                loop {
+                    let data = session.data();
+                    let notified = data.joined_wake.notified();
+                    if data.joined.load(Ordering::Acquire) || session.is_closed() {
+                        return;
+                    }
+                    notified.await;
+                }
+            }
+        };
         tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
+            tokio::select! {
+                () = tokio::time::sleep(timeout) => {}
+                () = joined => return,
+            }
             if let Some(session) = weak.upgrade() {
                 if !session.data().joined.load(Ordering::Acquire) {
                     session.close(CloseReason::ServerClose);
@@ -99,6 +117,8 @@ impl Handler for SioHandler {
     }
 
     fn on_close(&self, session: &Arc<Session<ClientData>>, reason: CloseReason) {
+        // Ends the connect-timeout wait, which holds the session.
+        session.data().joined_wake.notify_one();
         let sockets: Vec<Socket> = lock(&session.data().sockets)
             .drain()
             .map(|(_, s)| s)
@@ -166,6 +186,7 @@ fn connect(
         return;
     }
     session.data().joined.store(true, Ordering::Release);
+    session.data().joined_wake.notify_one();
     let socket = Socket::new(
         ns.clone(),
         session.clone(),

@@ -431,13 +431,13 @@ impl Socket {
         }
         let any: Vec<AnyHandler> = read(&self.0.any).clone();
         for handler in any {
-            tokio::spawn(handler(self.clone(), name.clone(), args.clone()));
+            run(handler(self.clone(), name.clone(), args.clone()));
         }
         let handler = read(&self.0.handlers).get(&name).cloned();
         let ack = AckSender::new(self.0.session.clone(), self.ns().to_string(), ack);
         match handler {
             Some(handler) => {
-                tokio::spawn(handler(
+                run(handler(
                     self.clone(),
                     Event {
                         name,
@@ -484,6 +484,16 @@ impl Socket {
         }
         write(&self.0.handlers).clear();
         write(&self.0.any).clear();
+    }
+}
+
+/// Runs a handler's future: polled once here, and only if it has to wait, on a task of its
+/// own. Most handlers finish at once (an ack, an emit), and then no task is spawned at all.
+fn run(mut fut: BoxFuture) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        // A spawned task is polled again at once, with its own waker.
+        tokio::spawn(fut);
     }
 }
 

@@ -173,6 +173,17 @@ impl Codec {
         }
     }
 
+    /// Appends one text frame whose payload is `parts` one after the other; the caller
+    /// guarantees that together they are UTF-8.
+    pub fn encode_text_parts(&mut self, parts: &[&[u8]], dst: &mut BytesMut) {
+        dst.reserve(parts.iter().map(|p| p.len()).sum::<usize>() + 2);
+        dst.put_u8(0x00);
+        for part in parts {
+            dst.put_slice(part);
+        }
+        dst.put_u8(0xFF);
+    }
+
     /// Appends the encoding of `msg` to `dst`.
     ///
     /// Text becomes `00 text FF` and a close `FF 00` (its code and reason are not sent).

@@ -89,6 +89,26 @@ impl Codec {
             Codec::Hixie(codec) => codec.encode(msg, dst),
         }
     }
+
+    /// Appends one text message whose text is `parts` one after the other, without joining
+    /// them first.
+    pub fn encode_text_parts(&mut self, parts: &[&str], dst: &mut BytesMut) -> Result<(), Error> {
+        let mut bytes: [&[u8]; 4] = [&[]; 4];
+        if parts.len() > bytes.len() {
+            return self.encode(&Message::text(parts.concat()), dst);
+        }
+        for (b, p) in bytes.iter_mut().zip(parts) {
+            *b = p.as_bytes();
+        }
+        let bytes = &bytes[..parts.len()];
+        match self {
+            Codec::Rfc6455(codec) => codec.encode_text_parts(bytes, dst),
+            Codec::Hixie(codec) => {
+                codec.encode_text_parts(bytes, dst);
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +117,33 @@ mod tests {
 
     use super::*;
     use crate::message::{CloseCode, CloseFrame};
+
+    #[test]
+    fn text_parts_equal_the_joined_text() {
+        let config = Config::default();
+        let parts = ["4", "[\"chat\",\"h\u{e9}llo\"]", ""];
+        let joined = Message::text(parts.concat());
+        // Server role and hixie: byte for byte the same frame.
+        for mut codec in [Codec::rfc6455(Role::Server, &config), Codec::hixie(&config)] {
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            codec.encode_text_parts(&parts, &mut a).unwrap();
+            codec.encode(&joined, &mut b).unwrap();
+            assert_eq!(a, b);
+        }
+        // Client role: masked, so compare what a server decodes; long and many parts too.
+        let long = "x".repeat(70_000);
+        let many = ["a"; 9];
+        for parts in [&parts[..], &[long.as_str(), "y"][..], &many[..]] {
+            let mut client = Codec::rfc6455(Role::Client, &config);
+            let mut server = Codec::rfc6455(Role::Server, &config);
+            let mut wire = BytesMut::new();
+            client.encode_text_parts(parts, &mut wire).unwrap();
+            assert_eq!(
+                server.decode(&mut wire).unwrap(),
+                Some(Message::text(parts.concat()))
+            );
+        }
+    }
 
     #[test]
     fn constructors_pick_the_protocol_and_limits() {

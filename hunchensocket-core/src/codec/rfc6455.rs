@@ -65,7 +65,19 @@ pub fn encode_frame(
     mask: Option<[u8; 4]>,
     dst: &mut BytesMut,
 ) {
-    let len = payload.len();
+    encode_frame_parts(fin, opcode, &[payload], mask, dst);
+}
+
+/// Like [`encode_frame`], with the payload given in parts that are written one after the
+/// other (a prefix and a shared body, say), without joining them first.
+pub fn encode_frame_parts(
+    fin: bool,
+    opcode: u8,
+    parts: &[&[u8]],
+    mask: Option<[u8; 4]>,
+    dst: &mut BytesMut,
+) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
     let ext_len = if len < 126 {
         0
     } else if len <= usize::from(u16::MAX) {
@@ -90,14 +102,15 @@ pub fn encode_frame(
             dst.put_u64(len as u64);
         }
     }
-    match mask {
-        Some(key) => {
-            dst.put_slice(&key);
-            let start = dst.len();
-            dst.put_slice(payload);
-            apply_mask(&mut dst[start..], key);
-        }
-        None => dst.put_slice(payload),
+    if let Some(key) = mask {
+        dst.put_slice(&key);
+    }
+    let start = dst.len();
+    for part in parts {
+        dst.put_slice(part);
+    }
+    if let Some(key) = mask {
+        apply_mask(&mut dst[start..], key);
     }
 }
 
@@ -400,6 +413,17 @@ impl Codec {
                 self.write(opcode::CLOSE, &payload[..2 + reason.len()], dst)
             }
         }
+    }
+
+    /// Appends one text frame whose payload is `parts` one after the other; the caller
+    /// guarantees that together they are UTF-8.
+    pub fn encode_text_parts(&mut self, parts: &[&[u8]], dst: &mut BytesMut) -> Result<(), Error> {
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client => Some(self.keys.next()?),
+        };
+        encode_frame_parts(true, opcode::TEXT, parts, mask, dst);
+        Ok(())
     }
 
     fn write(&mut self, op: u8, payload: &[u8], dst: &mut BytesMut) -> Result<(), Error> {

@@ -267,8 +267,7 @@ impl<D: Send + Sync + 'static> Session<D> {
         }
         match &st.transport {
             Transport::WebSocket { sender, binary } if !st.upgrading => {
-                let msg = ws_message(&packet, *binary);
-                if sender.send_now(msg).is_err() {
+                if send_ws(sender, &packet, *binary).is_err() {
                     drop(st);
                     self.close(CloseReason::TransportError);
                     return Err(SendError::Closed);
@@ -344,6 +343,22 @@ pub(crate) fn ws_message(packet: &Packet, binary: bool) -> hunchensocket_core::M
         let mut text = String::new();
         packet.encode_text(&mut text);
         hunchensocket_core::Message::text(text)
+    }
+}
+
+/// Sends a packet on a WebSocket: a text message as its type digit and its text in one frame,
+/// without joining them first; anything else through [`ws_message`].
+pub(crate) fn send_ws(
+    sender: &Sender,
+    packet: &Packet,
+    binary: bool,
+) -> hunchensocket_core::Result<()> {
+    match packet {
+        Packet::Message(Payload::Text(text)) => sender.send_text_parts(&["4", text.as_str()]),
+        Packet::Message(Payload::Binary(data)) if binary => {
+            sender.send_now(hunchensocket_core::Message::Binary(data.clone()))
+        }
+        _ => sender.send_now(ws_message(packet, binary)),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hunchensocket_core::{Message, PendingSocket, Reader, Upgraded};
 
 use super::packet::Packet;
-use super::session::{CloseReason, HandshakeInfo, Session, Transport, ws_message};
+use super::session::{CloseReason, HandshakeInfo, Session, Transport, send_ws, ws_message};
 use super::{Engine, Handler};
 
 /// A session that starts on a WebSocket.
@@ -87,7 +87,7 @@ pub(crate) async fn upgrade<H: Handler>(
         // Packets queued during the upgrade go first, in order, under the same lock that
         // new sends take.
         for packet in st.queue.drain(..) {
-            let _ = sender.send_now(ws_message(&packet, binary));
+            let _ = send_ws(&sender, &packet, binary);
         }
         st.queued_bytes = 0;
         st.transport = Transport::WebSocket { sender, binary };
