@@ -508,10 +508,25 @@ impl Query {
     }
 }
 
+/// What a session keeps of its opening request. Copied, not cloned: hyper's header values and
+/// URI are slices of the connection's read buffer, and a clone would keep that whole buffer
+/// (8 KiB or more) alive for as long as the session lives.
 fn handshake_info<B>(req: &http::Request<B>) -> HandshakeInfo {
+    let mut headers = http::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name.clone(), copy);
+    }
+    let uri = req
+        .uri()
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| req.uri().clone());
     HandshakeInfo {
-        headers: req.headers().clone(),
-        uri: req.uri().clone(),
+        headers,
+        uri,
         peer: req.extensions().get::<PeerAddr>().map(|p| p.0),
         issued: std::time::SystemTime::now(),
     }

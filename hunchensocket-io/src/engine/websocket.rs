@@ -15,7 +15,10 @@ pub(crate) async fn open<H: Handler>(
     pending: PendingSocket,
     info: HandshakeInfo,
 ) {
-    let Ok(ws) = pending.open().await else { return };
+    // Boxed: the task lives as long as the session, and need not keep room for the upgrade.
+    let Ok(ws) = Box::pin(pending.open()).await else {
+        return;
+    };
     let binary = !ws.version().is_hixie();
     let (reader, sender) = ws.split();
     let inner = &engine.inner;
@@ -43,7 +46,7 @@ pub(crate) async fn upgrade<H: Handler>(
     session: Arc<Session<H::Data>>,
     pending: PendingSocket,
 ) {
-    let ws = match pending.open().await {
+    let ws = match Box::pin(pending.open()).await {
         Ok(ws) => ws,
         Err(_) => {
             session.lock().upgrading = false;
