@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::sync::Notify;
 use tokio_util::io::poll_read_buf;
 
@@ -90,7 +90,13 @@ struct WriteState {
     waiters: Vec<Waker>,
     /// The reader, woken when the writer stops so that it ends too.
     reader: Option<Waker>,
+    /// The write half, here whenever no write is waiting on it: a sender that queues bytes
+    /// writes them at once (non-blocking). The writer task borrows it only for a write that
+    /// would block, and puts it back after.
+    io: Option<WriteIo>,
 }
+
+type WriteIo = Box<dyn AsyncWrite + Send + Unpin>;
 
 impl<S> WebSocket<S>
 where
@@ -122,13 +128,15 @@ where
                 handles: 2,
                 waiters: Vec::new(),
                 reader: None,
+                io: None,
             }),
             wake_writer: Notify::new(),
             version,
             high_water: config.write_buffer_high_water.max(1),
         });
         let (read, write) = tokio::io::split(io);
-        tokio::spawn(write_loop(write, shared.clone(), config.close_timeout));
+        shared.lock().io = Some(Box::new(write));
+        tokio::spawn(write_loop(shared.clone(), config.close_timeout));
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&prefix);
         WebSocket {
@@ -308,8 +316,7 @@ impl Sender {
         let WriteState { codec, buf, .. } = &mut *st;
         codec.encode_text_parts(parts, buf)?;
         st.queued += (st.buf.len() - before) as u64;
-        drop(st);
-        self.shared.wake_writer.notify_one();
+        self.shared.kick(st);
         Ok(())
     }
 
@@ -320,8 +327,7 @@ impl Sender {
         st.check_open()?;
         st.buf.extend_from_slice(frames);
         st.queued += frames.len() as u64;
-        drop(st);
-        self.shared.wake_writer.notify_one();
+        self.shared.kick(st);
         Ok(())
     }
 
@@ -494,6 +500,55 @@ impl<S> Sink<Message> for WebSocket<S> {
 }
 
 impl WriteState {
+    /// Writes queued bytes without waiting, while the transport takes them. Returns whether the
+    /// writer task is needed: bytes are left (the transport would block, or the writer holds
+    /// it), or the write failed.
+    fn write_inline(&mut self) -> bool {
+        if self.buf.is_empty() || self.error.is_some() {
+            return self.error.is_some();
+        }
+        let Some(io) = self.io.as_mut() else {
+            return true;
+        };
+        // A noop waker: if the transport would block, the writer task polls it again with a
+        // real one.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wrote = false;
+        while !self.buf.is_empty() {
+            match Pin::new(&mut *io).poll_write(&mut cx, &self.buf) {
+                Poll::Ready(Ok(0)) => {
+                    self.error = Some(io::ErrorKind::WriteZero);
+                    return true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.buf.advance(n);
+                    self.written += n as u64;
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.error = Some(e.kind());
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.buf.is_empty() {
+            // Streams that buffer (TLS) hold bytes until flushed.
+            match Pin::new(&mut *io).poll_flush(&mut cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    self.error = Some(e.kind());
+                    return true;
+                }
+                Poll::Pending => return true,
+            }
+        }
+        if wrote {
+            self.wake_waiters();
+        }
+        !self.buf.is_empty()
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.stopped {
             Err(Error::ConnectionClosed)
@@ -518,6 +573,16 @@ impl WriteState {
 }
 
 impl Shared {
+    /// After bytes were queued: write them now if the transport takes them, and wake the
+    /// writer task only for what it must do (a write that would block, an error).
+    fn kick(&self, mut st: MutexGuard<'_, WriteState>) {
+        let needs_writer = st.write_inline();
+        drop(st);
+        if needs_writer {
+            self.wake_writer.notify_one();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, WriteState> {
         // A panic while holding this lock cannot leave the state half-updated in a way that
         // matters more than losing the connection, so a poisoned lock is used as it is.
@@ -573,8 +638,7 @@ impl Shared {
             return Ok(());
         }
         st.queued += added as u64;
-        drop(st);
-        self.wake_writer.notify_one();
+        self.kick(st);
         Ok(())
     }
 
@@ -587,8 +651,7 @@ impl Shared {
         let WriteState { codec, buf, .. } = &mut *st;
         if codec.encode(&Message::Pong(payload), buf).is_ok() {
             st.queued += (st.buf.len() - before) as u64;
-            drop(st);
-            self.wake_writer.notify_one();
+            self.kick(st);
         }
     }
 
@@ -610,6 +673,7 @@ impl Shared {
             // Encoding a close frame cannot fail (its reason is truncated to fit).
             let _ = codec.encode(&Message::Close(frame), buf);
             st.queued += (st.buf.len() - before) as u64;
+            st.write_inline();
         }
         drop(st);
         self.wake_writer.notify_one();
@@ -652,26 +716,28 @@ impl Shared {
 
 /// What the writer does next.
 enum Step {
-    Write(BytesMut),
+    Write(BytesMut, WriteIo),
     Wait { close_pending: bool },
     Finish,
+    Fail(io::ErrorKind),
 }
 
-async fn write_loop<W: AsyncWrite>(
-    io: WriteHalf<W>,
-    shared: Arc<Shared>,
-    close_timeout: std::time::Duration,
-) {
-    let mut io = io;
+/// The connection's writer task: writes what senders could not write at once, completes the
+/// close, and shuts the transport down.
+async fn write_loop(shared: Arc<Shared>, close_timeout: std::time::Duration) {
     let mut spare = BytesMut::new();
     let mut close_deadline: Option<tokio::time::Instant> = None;
     let result: io::Result<()> = async {
         loop {
             let step = {
                 let mut st = shared.lock();
-                if !st.buf.is_empty() {
+                if let Some(kind) = st.error {
+                    Step::Fail(kind)
+                } else if !st.buf.is_empty() && st.io.is_some() {
                     spare.clear();
-                    Step::Write(std::mem::replace(&mut st.buf, std::mem::take(&mut spare)))
+                    let out = std::mem::replace(&mut st.buf, std::mem::take(&mut spare));
+                    let io = st.io.take().expect("checked above");
+                    Step::Write(out, io)
                 } else if st.finish_after_flush || (st.close_sent && st.close_received) {
                     Step::Finish
                 } else {
@@ -681,21 +747,28 @@ async fn write_loop<W: AsyncWrite>(
                 }
             };
             match step {
-                Step::Write(mut out) => {
+                Step::Write(mut out, mut io) => {
                     let n = out.len() as u64;
-                    while out.has_remaining() {
-                        let w = io.write(out.chunk()).await?;
-                        if w == 0 {
-                            return Err(io::ErrorKind::WriteZero.into());
+                    let written = async {
+                        while out.has_remaining() {
+                            let w = io.write(out.chunk()).await?;
+                            if w == 0 {
+                                return Err(io::ErrorKind::WriteZero.into());
+                            }
+                            out.advance(w);
                         }
-                        out.advance(w);
+                        io.flush().await
                     }
+                    .await;
                     let mut st = shared.lock();
+                    st.io = Some(io);
+                    written?;
                     st.written += n;
                     st.wake_waiters();
                     drop(st);
                     spare = out;
                 }
+                Step::Fail(kind) => return Err(kind.into()),
                 Step::Finish => return Ok(()),
                 Step::Wait { close_pending } => {
                     if close_pending {
@@ -716,9 +789,11 @@ async fn write_loop<W: AsyncWrite>(
         }
     }
     .await;
-    let shutdown = match result {
-        Ok(()) => io.shutdown().await,
-        Err(e) => Err(e),
+    let io = shared.lock().io.take();
+    let shutdown = match (result, io) {
+        (Ok(()), Some(mut io)) => io.shutdown().await,
+        (Ok(()), None) => Ok(()),
+        (Err(e), _) => Err(e),
     };
     let mut st = shared.lock();
     st.stopped = true;
