@@ -1,0 +1,166 @@
+// The chat example in a real browser: Debian's Chromium, driven by playwright-core.
+//
+//   CHAT_BIN=target/release/chat node --test tests/browser/chat.test.mjs
+//
+// Builds nothing: CHAT_BIN (default target/release/chat from the repo root) is started on a free
+// loopback port. CHAT_CLIENT_JS=PATH runs it with `--client-js PATH` (another Socket.IO client
+// than the bundled one, to compare). CHROMIUM overrides /usr/bin/chromium. A screenshot of the
+// second page goes to target/artifacts/chat.png (and
+// chat-narrow.png, on a phone-sized viewport) (CHAT_SCREENSHOT_DIR overrides the folder).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const CHAT_BIN = resolve(ROOT, process.env.CHAT_BIN || "target/release/chat");
+const ARTIFACTS = resolve(ROOT, process.env.CHAT_SCREENSHOT_DIR || "target/artifacts");
+const WAIT = 5000; // every wait on the page
+
+let server;
+let serverLog = "";
+let base;
+let browser;
+const pageErrors = [];
+
+/** Starts the chat server on a free port; resolves with its base URL. */
+function startServer() {
+  const args = ["--listen", "127.0.0.1:0"];
+  if (process.env.CHAT_CLIENT_JS) args.push("--client-js", resolve(process.env.CHAT_CLIENT_JS));
+  server = spawn(CHAT_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`chat did not start in 10 s:\n${serverLog}`)), 10_000);
+    const onData = (chunk) => {
+      serverLog += chunk;
+      const m = /listening on (\S+)/.exec(serverLog);
+      if (m) {
+        clearTimeout(timer);
+        ok(`http://${m[1]}`);
+      }
+    };
+    server.stdout.on("data", onData);
+    server.stderr.on("data", (chunk) => { serverLog += chunk; });
+    server.on("error", (e) => { clearTimeout(timer); fail(e); });
+    server.on("exit", (code) => {
+      clearTimeout(timer);
+      fail(new Error(`chat exited (${code}) before listening:\n${serverLog}`));
+    });
+  });
+}
+
+/** A new page (its own browser context: its own storage) in the chat as `name`. */
+async function openChat(name) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") pageErrors.push(`${name} console: ${m.text()}`); });
+  page.on("response", (r) => { if (r.status() >= 400) pageErrors.push(`${name}: ${r.status()} for ${r.url()}`); });
+  await page.goto(`${base}/?name=${encodeURIComponent(name)}`);
+  await page.locator("#status[data-state=connected]").waitFor();
+  await page.locator("#room-list .room.current:not(.joining)").waitFor();
+  return page;
+}
+
+const members = (page) => page.locator("#members .member");
+
+before(async () => {
+  base = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
+    timeout: 20_000,
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    server.kill("SIGTERM");
+    const exited = new Promise((ok) => server.once("exit", ok));
+    const timer = setTimeout(() => server.kill("SIGKILL"), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+});
+
+let alice;
+let bob;
+
+test("two pages in the lobby see each other", async () => {
+  alice = await openChat("alice");
+  bob = await openChat("bob");
+  assert.equal(await bob.locator("#room-title").textContent(), "#lobby");
+  await members(bob).filter({ hasText: "alice" }).waitFor();
+  await members(alice).filter({ hasText: "bob" }).waitFor();
+  await bob.locator("#members .member.me", { hasText: "bob" }).waitFor();
+  assert.equal(await bob.locator("#member-count").textContent(), "2");
+});
+
+test("a message from one page reaches the other, and is ticked when acked", async () => {
+  const text = "hello <b>bob</b> & co";
+  await alice.locator("#text").fill(text);
+  await alice.locator("#text").press("Enter");
+  const received = bob.locator("#messages .message", { hasText: "hello" });
+  await received.waitFor();
+  // Shown as text, never as HTML.
+  assert.equal(await received.locator(".text").textContent(), text);
+  assert.equal(await received.locator(".from").textContent(), "alice");
+  assert.equal(await bob.locator("#messages b").count(), 0);
+  const mine = alice.locator("#messages .message.mine", { hasText: "hello" });
+  await mine.locator(".tick", { hasText: "✓" }).waitFor();
+  assert.equal(await mine.getAttribute("data-state"), "sent");
+});
+
+test("typing in one page shows in the other", async () => {
+  await bob.locator("#text").pressSequentially("hi ali", { delay: 20 });
+  await alice.locator("#typing", { hasText: "bob is typing" }).waitFor();
+  await bob.locator("#text").press("Enter");
+  await alice.locator("#messages .message", { hasText: "hi ali" }).waitFor();
+  // Cleared by the message itself.
+  await alice.locator("#typing:empty").waitFor();
+});
+
+test("a page joining later gets the history replayed", async () => {
+  const carol = await openChat("carol");
+  await carol.locator("#messages .message", { hasText: "hello <b>bob</b> & co" }).waitFor();
+  await carol.locator("#messages .message", { hasText: "hi ali" }).waitFor();
+  await members(bob).filter({ hasText: "carol" }).waitFor();
+  // A second room, joined from the sidebar.
+  await carol.locator("#join-name").fill("Rust");
+  await carol.locator("#join-name").press("Enter");
+  await carol.locator("#room-list .room.current:not(.joining)", { hasText: "#rust" }).waitFor();
+  assert.equal(await carol.locator("#member-count").textContent(), "1");
+  await carol.context().close();
+  await expectGone(bob, "carol");
+});
+
+test("screenshots of the second page, wide and narrow", async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await bob.screenshot({ path: join(ARTIFACTS, "chat.png") });
+  await bob.setViewportSize({ width: 390, height: 700 });
+  await bob.screenshot({ path: join(ARTIFACTS, "chat-narrow.png") });
+  await bob.setViewportSize({ width: 1100, height: 700 });
+});
+
+test("when a page closes, the others' presence list drops it", async () => {
+  await alice.context().close();
+  await expectGone(bob, "alice");
+  assert.equal(await bob.locator("#member-count").textContent(), "1");
+});
+
+test("no errors on the pages", () => {
+  assert.deepEqual(pageErrors, []);
+});
+
+async function expectGone(page, name) {
+  await page.waitForFunction(
+    (n) => ![...document.querySelectorAll("#members .member")].some((li) => li.textContent.startsWith(n)),
+    name,
+    { timeout: WAIT },
+  );
+}
