@@ -26,9 +26,10 @@ let base;
 let browser;
 const pageErrors = [];
 
-/** Starts the chat server on a free port; resolves with its base URL. */
-function startServer() {
-  const args = ["--listen", "127.0.0.1:0"];
+/** Starts the chat server (on a free port by default); resolves with its base URL. */
+function startServer(listen = "127.0.0.1:0") {
+  const args = ["--listen", listen];
+  serverLog = "";
   if (process.env.CHAT_CLIENT_JS) args.push("--client-js", resolve(process.env.CHAT_CLIENT_JS));
   server = spawn(CHAT_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((ok, fail) => {
@@ -77,15 +78,20 @@ before(async () => {
   });
 });
 
+/** Stops the server with SIGTERM (SIGKILL after 3 s); resolves with its exit code or signal. */
+async function stopServer() {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return server?.exitCode;
+  const exited = new Promise((ok) => server.once("exit", (code, signal) => ok(code ?? signal)));
+  server.kill("SIGTERM");
+  const timer = setTimeout(() => server.kill("SIGKILL"), 3000);
+  const result = await exited;
+  clearTimeout(timer);
+  return result;
+}
+
 after(async () => {
   await browser?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    const exited = new Promise((ok) => server.once("exit", ok));
-    const timer = setTimeout(() => server.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopServer();
 });
 
 let alice;
@@ -151,6 +157,20 @@ test("when a page closes, the others' presence list drops it", async () => {
   await alice.context().close();
   await expectGone(bob, "alice");
   assert.equal(await bob.locator("#member-count").textContent(), "1");
+});
+
+test("the page shows a lost connection, reconnects and joins its rooms again", async () => {
+  const listen = new URL(base).host;
+  assert.equal(await stopServer(), 0, `graceful shutdown on SIGTERM; server output:\n${serverLog}`);
+  await bob.locator("#status[data-state=reconnecting]").waitFor();
+  await startServer(listen);
+  // socket.io-client waits up to ~5 s between attempts: allow two of them.
+  await bob.locator("#status[data-state=connected]").waitFor({ timeout: 12_000 });
+  await bob.locator("#room-list .room.current:not(.joining)", { hasText: "#lobby" }).waitFor();
+  await bob.locator("#members .member.me", { hasText: "bob" }).waitFor();
+  await bob.locator("#text").fill("back again");
+  await bob.locator("#text").press("Enter");
+  await bob.locator("#messages .message.mine", { hasText: "back again" }).locator(".tick", { hasText: "✓" }).waitFor();
 });
 
 test("no errors on the pages", () => {
