@@ -61,8 +61,13 @@ async function openChat(name) {
   page.on("console", (m) => { if (m.type() === "error") pageErrors.push(`${name} console: ${m.text()}`); });
   page.on("response", (r) => { if (r.status() >= 400) pageErrors.push(`${name}: ${r.status()} for ${r.url()}`); });
   await page.goto(`${base}/?name=${encodeURIComponent(name)}`);
-  await page.locator("#status[data-state=connected]").waitFor();
-  await page.locator("#room-list .room.current:not(.joining)").waitFor();
+  try {
+    await page.locator("#status[data-state=connected]").waitFor();
+    await page.locator("#room-list .room.current:not(.joining)").waitFor();
+  } catch (e) {
+    throw new Error(`${name}'s page did not connect and join #lobby within ${WAIT} ms; ` +
+      `page errors: ${JSON.stringify(pageErrors)}; server output:\n${serverLog}`, { cause: e });
+  }
   return page;
 }
 
