@@ -389,6 +389,8 @@ $("join-form").addEventListener("submit", (e) => {
 
 $("leave").addEventListener("click", () => { if (current) leave(current); });
 
+$("notice").addEventListener("click", () => { $("notice").hidden = true; });
+
 $("name-form").addEventListener("submit", (e) => {
   e.preventDefault();
   rename($("name").value);
