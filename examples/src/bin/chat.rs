@@ -438,12 +438,13 @@ fn asset(
 async fn main() -> std::io::Result<()> {
     let args = Args::parse(USAGE);
     // `--client-js PATH`: that file instead of the bundled client, read once at start.
-    let client_js = match args.get("client-js") {
-        Some(path) => Some(Bytes::from(std::fs::read(path).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("--client-js {path}: {e}"))
-        })?)),
-        None => None,
-    };
+    let client_js = args.get("client-js").map(|path| match std::fs::read(path) {
+        Ok(js) => Bytes::from(js),
+        Err(e) => {
+            eprintln!("chat: --client-js {path}: {e}");
+            std::process::exit(2);
+        }
+    });
     let io = socket_io(client_js.is_none());
     let shutdown_io = io.clone();
     let server = Server::new().fallback(move |req: Request<hyper::body::Incoming>| {
