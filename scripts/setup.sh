@@ -5,6 +5,8 @@
 #                     nodejs and npm when `node` / `npm` are not on PATH (Socket.IO peer)
 #   .venv/          : Python 3 venv with tests/peers/requirements.txt (websockets, python-socketio)
 #   tests/socketio/node_modules/ : `npm ci` from tests/socketio/package-lock.json (socket.io-client)
+#   /usr/bin/chromium : Debian's chromium, when missing (the browser test of the chat example)
+#   tests/browser/node_modules/  : `npm ci` from tests/browser/package-lock.json (playwright-core)
 #   .venv-autobahn/ : Python 2.7 venv with Autobahn|Testsuite (wstest)
 #
 # Environment:
@@ -42,6 +44,8 @@ if ! "$PY3" -c 'import ensurepip' 2>/dev/null; then APT_PKGS+=(python3-venv); fi
 # node --test and the socket.io-client peer; keep a node that is already there (any packaging).
 if ! command -v node >/dev/null; then APT_PKGS+=(nodejs); fi
 if ! command -v npm >/dev/null; then APT_PKGS+=(npm); fi
+# The browser test drives Debian's Chromium; any chromium already at that path will do.
+if [[ ! -x /usr/bin/chromium ]]; then APT_PKGS+=(chromium); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
     if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
@@ -80,6 +84,19 @@ want=$(stamp_of "$NODE_DIR/package-lock.json")
 if [[ -f $NODE_DIR/node_modules/.lock-hash && $(cat "$NODE_DIR/node_modules/.lock-hash") == "$want" ]] \
     && (cd "$NODE_DIR" && node -e 'require("socket.io-client")') 2>/dev/null; then
     say "$NODE_DIR/node_modules: up to date (socket.io-client $(cd "$NODE_DIR" && node -p 'require("socket.io-client/package.json").version'))"
+else
+    say "$NODE_DIR/node_modules: npm ci (node $(node --version))"
+    quiet npm --prefix "$NODE_DIR" ci --no-audit --no-fund
+    echo "$want" > "$NODE_DIR/node_modules/.lock-hash"
+fi
+
+# ---------------------------------------------------------------- npm packages for the browser test
+# The same, for playwright-core (it drives /usr/bin/chromium; it downloads no browser of its own).
+NODE_DIR=tests/browser
+want=$(stamp_of "$NODE_DIR/package-lock.json")
+if [[ -f $NODE_DIR/node_modules/.lock-hash && $(cat "$NODE_DIR/node_modules/.lock-hash") == "$want" ]] \
+    && (cd "$NODE_DIR" && node -e 'require("playwright-core")') 2>/dev/null; then
+    say "$NODE_DIR/node_modules: up to date (playwright-core $(cd "$NODE_DIR" && node -p 'require("playwright-core/package.json").version'))"
 else
     say "$NODE_DIR/node_modules: npm ci (node $(node --version))"
     quiet npm --prefix "$NODE_DIR" ci --no-audit --no-fund

@@ -8,15 +8,22 @@
 #  5. cargo build --release -p hunchensocket-examples --bin conformance   (if a Socket.IO peer is selected)
 #  6. Socket.IO peers, each starting its own target/release/conformance:
 #     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio)
+#  7. cargo build --release -p hunchensocket-examples --bin chat          (if a browser peer is selected)
+#  8. browser-chat: the chat example in Chromium (playwright-core, node --test); it starts its own
+#     target/release/chat and leaves screenshots in target/artifacts/
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
 #
 # Environment (for development):
 #   ECHO_BIN=/path/to/echo   use that binary, skip step 3
 #   CONFORMANCE_BIN=/path/to/conformance   use that binary, skip step 5
+#   CHAT_BIN=/path/to/chat   use that binary, skip step 7
+#   CHAT_CLIENT_JS=/path/to/client.js   browser-chat serves that Socket.IO client instead of the
+#                            bundled one (socket.io-client's dist/socket.io.esm.min.js, say)
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
-#                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
+#                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
+#                             browser-chat)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,14 +39,17 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py browser-chat)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
-# Peers of the echo server, and Socket.IO peers (they start the conformance server themselves).
+# Peers of the echo server, Socket.IO peers (they start the conformance server themselves), and
+# browser peers (they start the chat example themselves).
 ECHO_PEERS=()
 IO_PEERS=()
+BROWSER_PEERS=()
 for peer in "${PEER_LIST[@]}"; do
     case $peer in
         socketio-*) IO_PEERS+=("$peer") ;;
+        browser-*) BROWSER_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
 done
@@ -164,10 +174,39 @@ else
     done
 fi
 
+# Browser peers: each starts `chat --listen 127.0.0.1:0` itself and kills it on exit.
+CHAT=${CHAT_BIN:-}
+chat_build_failed=0
+if ((${#BROWSER_PEERS[@]})) && [[ -z $CHAT ]]; then
+    step "cargo build --release -p hunchensocket-examples --bin chat"
+    if cargo build --release -p hunchensocket-examples --bin chat; then
+        CHAT=$ROOT/target/release/chat
+    else
+        chat_build_failed=1
+    fi
+fi
+if ((${#BROWSER_PEERS[@]} == 0)); then
+    :
+elif ((chat_build_failed)); then
+    echo "chat binary did not build: every browser peer counts as failed"
+    failed=$((failed + ${#BROWSER_PEERS[@]}))
+    failures+=("${BROWSER_PEERS[@]}")
+else
+    CHAT=$(realpath "$CHAT")
+    for peer in "${BROWSER_PEERS[@]}"; do
+        case $peer in
+            browser-chat) run_peer browser-chat 120 env CHAT_BIN="$CHAT" \
+                node --test --test-reporter=spec tests/browser/chat.test.mjs ;;
+            *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
+        esac
+    done
+fi
+
 echo
 if ((cargo_failed)); then echo "cargo test: FAILED"; fi
 if ((build_failed)); then echo "cargo build (echo): FAILED"; fi
 if ((io_build_failed)); then echo "cargo build (conformance): FAILED"; fi
+if ((chat_build_failed)); then echo "cargo build (chat): FAILED"; fi
 if ((failed)); then echo "failed peers: ${failures[*]}"; fi
 echo "peers: $passed passed, $failed failed"
-if ((cargo_failed || build_failed || io_build_failed || failed)); then exit 1; fi
+if ((cargo_failed || build_failed || io_build_failed || chat_build_failed || failed)); then exit 1; fi
