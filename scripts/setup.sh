@@ -5,6 +5,7 @@
 #                     nodejs and npm when `node` / `npm` are not on PATH (Socket.IO peer)
 #   .venv/          : Python 3 venv with tests/peers/requirements.txt (websockets, python-socketio)
 #   tests/socketio/node_modules/ : `npm ci` from tests/socketio/package-lock.json (socket.io-client)
+#   js-client/node_modules/      : `npm ci` from js-client/package-lock.json (esbuild, typescript, socket.io-client)
 #   .venv-autobahn/ : Python 2.7 venv with Autobahn|Testsuite (wstest)
 #
 # Environment:
@@ -80,6 +81,20 @@ want=$(stamp_of "$NODE_DIR/package-lock.json")
 if [[ -f $NODE_DIR/node_modules/.lock-hash && $(cat "$NODE_DIR/node_modules/.lock-hash") == "$want" ]] \
     && (cd "$NODE_DIR" && node -e 'require("socket.io-client")') 2>/dev/null; then
     say "$NODE_DIR/node_modules: up to date (socket.io-client $(cd "$NODE_DIR" && node -p 'require("socket.io-client/package.json").version'))"
+else
+    say "$NODE_DIR/node_modules: npm ci (node $(node --version))"
+    quiet npm --prefix "$NODE_DIR" ci --no-audit --no-fund
+    echo "$want" > "$NODE_DIR/node_modules/.lock-hash"
+fi
+
+# ---------------------------------------------------------------- npm packages for js-client
+# Dev tools of the bundled client (esbuild, typescript, socket.io-client for the comparison); the
+# client itself has no dependencies. Same stamp scheme as above.
+NODE_DIR=js-client
+want=$(stamp_of "$NODE_DIR/package-lock.json")
+if [[ -f $NODE_DIR/node_modules/.lock-hash && $(cat "$NODE_DIR/node_modules/.lock-hash") == "$want" ]] \
+    && (cd "$NODE_DIR" && node -e 'require("esbuild"); require("typescript"); require("socket.io-client")') 2>/dev/null; then
+    say "$NODE_DIR/node_modules: up to date"
 else
     say "$NODE_DIR/node_modules: npm ci (node $(node --version))"
     quiet npm --prefix "$NODE_DIR" ci --no-audit --no-fund

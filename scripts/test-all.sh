@@ -7,7 +7,8 @@
 #  4. peer tests against target/release/echo: rfc6455.py, hixie.py, hixie76.pl, Autobahn
 #  5. cargo build --release -p hunchensocket-examples --bin conformance   (if a Socket.IO peer is selected)
 #  6. Socket.IO peers, each starting its own target/release/conformance:
-#     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio)
+#     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio),
+#     js-client (our client: size check, tsc --noEmit, node --test of ours and the official client)
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
 #
@@ -16,7 +17,7 @@
 #   CONFORMANCE_BIN=/path/to/conformance   use that binary, skip step 5
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
-#                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
+#                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,14 +33,14 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, and Socket.IO peers (they start the conformance server themselves).
 ECHO_PEERS=()
 IO_PEERS=()
 for peer in "${PEER_LIST[@]}"; do
     case $peer in
-        socketio-*) IO_PEERS+=("$peer") ;;
+        socketio-* | js-client) IO_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
 done
@@ -159,6 +160,9 @@ else
                 node --test --test-reporter=spec tests/socketio/client.test.mjs ;;
             socketio-py) run_peer socketio-py 60 env CONFORMANCE_BIN="$CONFORMANCE" \
                 .venv/bin/python tests/socketio/python_client.py ;;
+            js-client) run_peer js-client 90 env CONFORMANCE_BIN="$CONFORMANCE" bash -c \
+                'cd js-client && node scripts/size.mjs && node_modules/.bin/tsc --noEmit -p . \
+                    && node --experimental-websocket --test --test-reporter=spec test/client.test.mjs' ;;
             *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
         esac
     done

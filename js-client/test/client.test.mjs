@@ -8,6 +8,7 @@
 // official client brings the `ws` package. Every wait is bounded (server.mjs withTimeout).
 
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import * as ours from "../client.js";
 import * as official from "socket.io-client";
@@ -328,6 +329,22 @@ describe("io() caching", () => {
             }
         });
     }
+    it("ours: the server serves this client.js at /socket.io/client.js, and it works from there", async () => {
+        const res = await withTimeout(fetch(`${server.baseUrl}/socket.io/client.js`), "GET client.js");
+        assert.equal(res.status, 200);
+        assert.match(res.headers.get("content-type"), /javascript/);
+        const served = await res.text();
+        const local = await readFile(new URL("../client.js", import.meta.url), "utf8");
+        assert.equal(served, local, "the server binary holds another client.js: rebuild it");
+        const lib = await import("data:text/javascript," + encodeURIComponent(served));
+        const socket = lib.io(server.baseUrl, { forceNew: true, reconnection: false });
+        try {
+            await next(socket, "connect");
+            assert.equal(await withTimeout(socket.emitWithAck("message-with-ack", "served"), "ack"), "served");
+        } finally {
+            socket.disconnect();
+        }
+    });
     it("ours: the WebSocket option injects the constructor", async () => {
         let made = 0;
         const WS = class extends globalThis.WebSocket {
