@@ -162,7 +162,7 @@ else
                 .venv/bin/python tests/socketio/python_client.py ;;
             js-client) run_peer js-client 90 env CONFORMANCE_BIN="$CONFORMANCE" bash -c \
                 'cd js-client && node scripts/size.mjs && node_modules/.bin/tsc --noEmit -p . \
-                    && node --experimental-websocket --test --test-reporter=spec test/client.test.mjs' ;;
+                    && node --experimental-websocket --test --test-reporter=spec test/client.test.mjs test/kick.test.mjs' ;;
             *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
         esac
     done
