@@ -7,6 +7,7 @@
 #   tests/socketio/node_modules/ : `npm ci` from tests/socketio/package-lock.json (socket.io-client)
 #   /usr/bin/chromium : Debian's chromium, when missing (the browser test of the chat example)
 #   tests/browser/node_modules/  : `npm ci` from tests/browser/package-lock.json (playwright-core)
+#   js-client/node_modules/      : `npm ci` from js-client/package-lock.json (esbuild, typescript, socket.io-client)
 #   .venv-autobahn/ : Python 2.7 venv with Autobahn|Testsuite (wstest)
 #
 # Environment:
@@ -76,32 +77,29 @@ else
     echo "$want" > .venv/.req-stamp
 fi
 
-# ---------------------------------------------------------------- npm packages for the Socket.IO peer
-# node_modules/ is reused when it was installed from the same lockfile (hash stamp) and the
-# client still loads; otherwise `npm ci` installs exactly what the lockfile says.
-NODE_DIR=tests/socketio
-want=$(stamp_of "$NODE_DIR/package-lock.json")
-if [[ -f $NODE_DIR/node_modules/.lock-hash && $(cat "$NODE_DIR/node_modules/.lock-hash") == "$want" ]] \
-    && (cd "$NODE_DIR" && node -e 'require("socket.io-client")') 2>/dev/null; then
-    say "$NODE_DIR/node_modules: up to date (socket.io-client $(cd "$NODE_DIR" && node -p 'require("socket.io-client/package.json").version'))"
-else
-    say "$NODE_DIR/node_modules: npm ci (node $(node --version))"
-    quiet npm --prefix "$NODE_DIR" ci --no-audit --no-fund
-    echo "$want" > "$NODE_DIR/node_modules/.lock-hash"
-fi
-
-# ---------------------------------------------------------------- npm packages for the browser test
-# The same, for playwright-core (it drives /usr/bin/chromium; it downloads no browser of its own).
-NODE_DIR=tests/browser
-want=$(stamp_of "$NODE_DIR/package-lock.json")
-if [[ -f $NODE_DIR/node_modules/.lock-hash && $(cat "$NODE_DIR/node_modules/.lock-hash") == "$want" ]] \
-    && (cd "$NODE_DIR" && node -e 'require("playwright-core")') 2>/dev/null; then
-    say "$NODE_DIR/node_modules: up to date (playwright-core $(cd "$NODE_DIR" && node -p 'require("playwright-core/package.json").version'))"
-else
-    say "$NODE_DIR/node_modules: npm ci (node $(node --version))"
-    quiet npm --prefix "$NODE_DIR" ci --no-audit --no-fund
-    echo "$want" > "$NODE_DIR/node_modules/.lock-hash"
-fi
+# ---------------------------------------------------------------- npm packages
+# Each directory's node_modules is reused while the sha256 of its lockfile matches the stamp
+# written after the last `npm ci` and its packages still load; otherwise `npm ci` installs
+# exactly what the lockfile says.
+npm_ci() { # DIR "require(...) expression" LABEL
+    local dir=$1 check=$2 want
+    want=$(stamp_of "$dir/package-lock.json")
+    if [[ -f $dir/node_modules/.lock-hash && $(cat "$dir/node_modules/.lock-hash") == "$want" ]] \
+        && (cd "$dir" && node -e "$check") 2>/dev/null; then
+        say "$dir/node_modules: up to date ($3)"
+    else
+        say "$dir/node_modules: npm ci (node $(node --version))"
+        quiet npm --prefix "$dir" ci --no-audit --no-fund
+        echo "$want" > "$dir/node_modules/.lock-hash"
+    fi
+}
+# The official socket.io-client, for the Socket.IO peer tests.
+npm_ci tests/socketio 'require("socket.io-client")' "socket.io-client"
+# playwright-core: it drives /usr/bin/chromium and downloads no browser of its own.
+npm_ci tests/browser 'require("playwright-core")' "playwright-core"
+# Dev tools of the bundled client (esbuild, typescript, socket.io-client for the comparison);
+# the client itself has no dependencies.
+npm_ci js-client 'require("esbuild"); require("typescript"); require("socket.io-client")' "esbuild, typescript"
 
 # ---------------------------------------------------------------- Python 2.7 venv for Autobahn
 REQ27=tests/peers/autobahn/requirements-py27.txt

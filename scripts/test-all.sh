@@ -7,7 +7,8 @@
 #  4. peer tests against target/release/echo: rfc6455.py, hixie.py, hixie76.pl, Autobahn
 #  5. cargo build --release -p hunchensocket-examples --bin conformance   (if a Socket.IO peer is selected)
 #  6. Socket.IO peers, each starting its own target/release/conformance:
-#     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio)
+#     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio),
+#     js-client (our client: size check, tsc --noEmit, node --test of ours and the official client)
 #  7. cargo build --release -p hunchensocket-examples --bin chat          (if a browser peer is selected)
 #  8. browser-chat: the chat example in Chromium (playwright-core, node --test); it starts its own
 #     target/release/chat and leaves screenshots in target/artifacts/
@@ -23,7 +24,7 @@
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
-#                             browser-chat)
+#                             js-client browser-chat)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,7 +40,7 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py browser-chat)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client browser-chat)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, Socket.IO peers (they start the conformance server themselves), and
 # browser peers (they start the chat example themselves).
@@ -48,7 +49,7 @@ IO_PEERS=()
 BROWSER_PEERS=()
 for peer in "${PEER_LIST[@]}"; do
     case $peer in
-        socketio-*) IO_PEERS+=("$peer") ;;
+        socketio-* | js-client) IO_PEERS+=("$peer") ;;
         browser-*) BROWSER_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
@@ -169,6 +170,9 @@ else
                 node --test --test-reporter=spec tests/socketio/client.test.mjs ;;
             socketio-py) run_peer socketio-py 60 env CONFORMANCE_BIN="$CONFORMANCE" \
                 .venv/bin/python tests/socketio/python_client.py ;;
+            js-client) run_peer js-client 90 env CONFORMANCE_BIN="$CONFORMANCE" bash -c \
+                'cd js-client && node scripts/size.mjs && node_modules/.bin/tsc --noEmit -p . \
+                    && node --experimental-websocket --test --test-reporter=spec test/client.test.mjs test/kick.test.mjs' ;;
             *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
         esac
     done
