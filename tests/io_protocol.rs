@@ -684,3 +684,41 @@ async fn hixie76_session() {
     );
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Order: events sent right behind the CONNECT, and many events in a row, are handled in the
+// order they were sent (found by the js-client suite).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_right_behind_connect_over_polling_in_order() {
+    let server = start().await;
+    let mut p = Polling::open(server.addr, "/socket.io/").await;
+    let mut batch = vec!["40".to_string()];
+    batch.extend((0..20).map(|i| format!(r#"42["message",{i}]"#)));
+    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+    p.send(&refs).await;
+    assert!(p.next().await.starts_with("40{"));
+    assert_eq!(p.next().await, r#"42["auth",{}]"#);
+    for i in 0..20 {
+        assert_eq!(p.next().await, format!(r#"42["message-back",{i}]"#));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_right_behind_connect_over_websocket_in_order() {
+    let server = start().await;
+    for _ in 0..10 {
+        let mut ws = sio(server.addr).await;
+        ws.send("40").await;
+        for i in 0..20 {
+            ws.send(&format!(r#"42["message",{i}]"#)).await;
+        }
+        assert!(ws.next_text().await.starts_with("40{"));
+        assert_eq!(ws.next_text().await, r#"42["auth",{}]"#);
+        for i in 0..20 {
+            assert_eq!(ws.next_text().await, format!(r#"42["message-back",{i}]"#));
+        }
+    }
+    server.shutdown().await;
+}

@@ -169,6 +169,14 @@ fn dispatch(
     }
 }
 
+/// Removes a socket that was never admitted (if it is still the one registered for `nsp`).
+fn forget(session: &Session<ClientData>, nsp: &str, socket: &Socket) {
+    let mut sockets = lock(&session.data().sockets);
+    if sockets.get(nsp).is_some_and(|s| s.id() == socket.id()) {
+        sockets.remove(nsp);
+    }
+}
+
 /// A client joins a namespace: find (or create) it, run its middleware, admit the socket,
 /// answer, and start the connection handler.
 fn connect(
@@ -192,18 +200,27 @@ fn connect(
         session.clone(),
         auth.unwrap_or_else(|| serde_json::json!({})),
     );
+    // Known to the connection at once, so that events sent right behind the CONNECT (before the
+    // middleware has answered) wait in the socket's queue instead of finding no socket.
+    lock(&session.data().sockets).insert(nsp.clone(), socket.clone());
     let session = session.clone();
-    tokio::spawn(async move {
+    // Run inline: without middleware that waits, the client is admitted before its next packet
+    // is read.
+    crate::socket::run(Box::pin(async move {
         if let Err(refusal) = ns.admit(&socket).await {
+            forget(&session, &nsp, &socket);
             let packet = Packet::connect_error(nsp, &refusal.message, refusal.data);
             let _ = send_packet(&session, &packet, Vec::new(), false);
             return;
         }
-        if session.is_closed() {
+        let still_wanted = session
+            .data()
+            .get(&nsp)
+            .is_some_and(|s| s.id() == socket.id());
+        if session.is_closed() || !still_wanted {
             return;
         }
         ns.insert(&socket);
-        lock(&session.data().sockets).insert(nsp.clone(), socket.clone());
         socket.set_connected();
         let ack = Packet::connect(
             nsp,
@@ -218,5 +235,5 @@ fn connect(
         if !finished {
             tokio::spawn(handler);
         }
-    });
+    }));
 }

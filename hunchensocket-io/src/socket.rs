@@ -489,7 +489,7 @@ impl Socket {
 
 /// Runs a handler's future: polled once here, and only if it has to wait, on a task of its
 /// own. Most handlers finish at once (an ack, an emit), and then no task is spawned at all.
-fn run(mut fut: BoxFuture) {
+pub(crate) fn run(mut fut: BoxFuture) {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     if fut.as_mut().poll(&mut cx).is_pending() {
         // A spawned task is polled again at once, with its own waker.

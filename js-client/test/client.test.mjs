@@ -279,13 +279,10 @@ for (const [clientName, lib] of Object.entries(CLIENTS)) {
                 assert.notEqual(socket.id, firstId);
                 await withTimeout(socket.emitWithAck("message-with-ack", "sync"), "sync after reconnect");
                 await sleep(50);
-                // Sorted: the server may handle one socket's events out of order (see the todo below).
-                assert.deepEqual(back.sort(), [["while down", 1], ["while down", 2]]);
+                assert.deepEqual(back, [["while down", 1], ["while down", 2]]);
             });
 
-            it("the server handles one socket's events in the order they were sent", {
-                todo: "server bug: hunchensocket-io socket.rs dispatch() spawns each event handler on its own task",
-            }, async () => {
+            it("the server handles one socket's events in the order they were sent", async () => {
                 const socket = await connect();
                 const back = [];
                 socket.on("message-back", (n) => back.push(n));
