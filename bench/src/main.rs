@@ -57,7 +57,7 @@ impl Mode {
     fn timing(self) -> Timing {
         let (w, m) = match self {
             Mode::Smoke => (100, 300),
-            Mode::Quick => (300, 1000),
+            Mode::Quick => (200, 800),
             Mode::Full => (1000, 5000),
         };
         Timing { warmup: Duration::from_millis(w), measure: Duration::from_millis(m) }
@@ -201,7 +201,7 @@ async fn run_one(w: &Workload, peer: &Peer, mode: Mode, server: &Server) -> Resu
         Kind::IdleMemory { sessions } => {
             let settle = match mode {
                 Mode::Smoke => Duration::from_millis(100),
-                Mode::Quick => Duration::from_millis(1000),
+                Mode::Quick => Duration::from_millis(500),
                 Mode::Full => Duration::from_secs(5),
             };
             workloads::idle_memory(server, peer.proto, mode.sessions(sessions), settle).await
@@ -304,7 +304,7 @@ fn compare(args: &[String]) -> Result<(), String> {
                     r
                 });
                 // Let the closed sockets drain before the next server starts.
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(50));
                 match outcome {
                     Ok(m) => {
                         let headline = m.get(w.metric).copied().unwrap_or(f64::NAN);

@@ -45,8 +45,27 @@ fn clock_ticks() -> u64 {
     if t > 0 { t as u64 } else { 100 }
 }
 
-/// utime + stime of process `pid` (all its threads), in microseconds.
+/// CPU time of process `pid`, in microseconds: the sum of its threads' run time from
+/// /proc/PID/task/*/schedstat (nanoseconds), or utime + stime from /proc/PID/stat (clock ticks,
+/// 10 ms) where schedstat is missing. (Threads that already exited count only in the latter.)
 pub fn cpu_us(pid: u32) -> u64 {
+    schedstat_us(pid).unwrap_or_else(|| stat_cpu_us(pid))
+}
+
+fn schedstat_us(pid: u32) -> Option<u64> {
+    let mut total_ns = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue; // the thread just exited
+        };
+        total_ns += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total_ns / 1000)
+}
+
+/// utime + stime of process `pid` (all its threads), in microseconds.
+pub fn stat_cpu_us(pid: u32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };

@@ -98,7 +98,7 @@ pub fn json(machine: &str, mode: &str, runs: usize, results: &Results, elapsed: 
 /// The secondary figures shown under each workload's headline.
 fn secondary(w: &Workload) -> &'static [&'static str] {
     match w.metric {
-        "ops_per_s" => &["server_cpu_us_per_op", "server_cpu_util"],
+        "ops_per_s" => &["server_cpu_us_per_op", "server_cpu_util", "loadgen_cpu_util"],
         "p99_us" => &["p50_us", "p999_us", "server_cpu_us_per_op"],
         "server_cpu_us_per_delivery" => &["last_delivery_p50_ms", "last_delivery_p99_ms", "complete_ticks"],
         "rss_per_session_bytes" => &["rss_base_mib", "rss_loaded_mib"],
