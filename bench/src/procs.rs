@@ -131,19 +131,21 @@ impl Server {
         };
         let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log_file);
-        if let Some(cpu) = cpu {
-            // Same as `taskset -c CPU`: the affinity is set in the child before exec.
-            // SAFETY: sched_setaffinity is async-signal-safe; nothing is allocated here.
-            unsafe {
-                cmd.pre_exec(move || {
+        // In the child before exec: die with the harness (no server outlives an interrupted
+        // run), and, like `taskset -c CPU`, run on `cpu` only.
+        // SAFETY: prctl and sched_setaffinity are async-signal-safe; nothing is allocated here.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                if let Some(cpu) = cpu {
                     let mut set: libc::cpu_set_t = std::mem::zeroed();
                     libc::CPU_SET(cpu, &mut set);
                     if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
-                    Ok(())
-                });
-            }
+                }
+                Ok(())
+            });
         }
         let mut child = cmd.spawn().map_err(|e| format!("starting {launch:?}: {e}"))?;
         let pid = child.id();
