@@ -8,6 +8,9 @@
 #  5. cargo build --release -p hunchensocket-examples --bin conformance   (if a Socket.IO peer is selected)
 #  6. Socket.IO peers, each starting its own target/release/conformance:
 #     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio)
+#  7. bench-smoke: `cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke`
+#     (the benchmark harness against every server it compares, in seconds, asserting only that
+#     each step ran and moved messages; `npm ci` in bench/node first when its lockfile changed)
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
 #
@@ -16,7 +19,8 @@
 #   CONFORMANCE_BIN=/path/to/conformance   use that binary, skip step 5
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
-#                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
+#                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
+#                             bench-smoke)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,14 +36,17 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py bench-smoke)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
-# Peers of the echo server, and Socket.IO peers (they start the conformance server themselves).
+# Peers of the echo server, Socket.IO peers (they start the conformance server themselves), and
+# the benchmark smoke run (it starts every server it needs).
 ECHO_PEERS=()
 IO_PEERS=()
+BENCH_PEERS=()
 for peer in "${PEER_LIST[@]}"; do
     case $peer in
         socketio-*) IO_PEERS+=("$peer") ;;
+        bench-*) BENCH_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
 done
@@ -163,6 +170,30 @@ else
         esac
     done
 fi
+
+# The benchmark harness (bench/, its own cargo workspace) in smoke mode. Its Node peer needs
+# bench/node/node_modules: reused when installed from the same lockfile (hash stamp, as
+# setup.sh does for tests/socketio), otherwise `npm ci`.
+bench_smoke() {
+    local dir=bench/node want
+    want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    if [[ -f $dir/node_modules/.lock-hash && $(cat "$dir/node_modules/.lock-hash") == "$want" ]] \
+        && (cd "$dir" && node -e 'require("socket.io")') 2>/dev/null; then
+        echo "bench: $dir/node_modules up to date"
+    else
+        echo "bench: npm ci in $dir (node $(node --version))"
+        npm --prefix "$dir" ci --no-audit --no-fund || return 1
+        echo "$want" > "$dir/node_modules/.lock-hash"
+    fi
+    cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke
+}
+for peer in "${BENCH_PEERS[@]}"; do
+    case $peer in
+        # The limit covers the first release build of bench/ (minutes); the run takes seconds.
+        bench-smoke) run_peer bench-smoke 1200 bash -c "$(declare -f bench_smoke); bench_smoke" ;;
+        *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
+    esac
+done
 
 echo
 if ((cargo_failed)); then echo "cargo test: FAILED"; fi

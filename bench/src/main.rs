@@ -56,7 +56,7 @@ impl Mode {
     }
     fn timing(self) -> Timing {
         let (w, m) = match self {
-            Mode::Smoke => (100, 300),
+            Mode::Smoke => (50, 200),
             Mode::Quick => (200, 800),
             Mode::Full => (1000, 5000),
         };
@@ -268,6 +268,7 @@ fn compare(args: &[String]) -> Result<(), String> {
     let (server_cpu, pinned) = if cpus >= 2 { (Some(0), procs::pin_to_cpu(1)) } else { (None, false) };
     let out_dir = target_dir();
     std::fs::create_dir_all(out_dir.join("logs")).map_err(|e| e.to_string())?;
+    let out_dir = out_dir.canonicalize().unwrap_or(out_dir);
     let machine = report::machine(cpus, pinned);
     eprintln!(
         "bench: mode {}, {} workload(s), open-files limit {nofile}, {machine}",
