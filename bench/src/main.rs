@@ -58,7 +58,7 @@ impl Mode {
         let (w, m) = match self {
             Mode::Smoke => (50, 200),
             Mode::Quick => (200, 800),
-            Mode::Full => (1000, 5000),
+            Mode::Full => (500, 2000),
         };
         Timing { warmup: Duration::from_millis(w), measure: Duration::from_millis(m) }
     }
@@ -202,7 +202,7 @@ async fn run_one(w: &Workload, peer: &Peer, mode: Mode, server: &Server) -> Resu
             let settle = match mode {
                 Mode::Smoke => Duration::from_millis(100),
                 Mode::Quick => Duration::from_millis(500),
-                Mode::Full => Duration::from_secs(5),
+                Mode::Full => Duration::from_secs(2),
             };
             workloads::idle_memory(server, peer.proto, mode.sessions(sessions), settle).await
         }
