@@ -8,6 +8,7 @@
 #   /usr/bin/chromium : Debian's chromium, when missing (the browser test of the chat example)
 #   tests/browser/node_modules/  : `npm ci` from tests/browser/package-lock.json (playwright-core)
 #   js-client/node_modules/      : `npm ci` from js-client/package-lock.json (esbuild, typescript, socket.io-client)
+#   bench/node/node_modules/     : `npm ci` from bench/node/package-lock.json (socket.io, for the benchmark)
 #   .venv-autobahn/ : Python 2.7 venv with Autobahn|Testsuite (wstest)
 #
 # Environment:
@@ -100,6 +101,8 @@ npm_ci tests/browser 'require("playwright-core")' "playwright-core"
 # Dev tools of the bundled client (esbuild, typescript, socket.io-client for the comparison);
 # the client itself has no dependencies.
 npm_ci js-client 'require("esbuild"); require("typescript"); require("socket.io-client")' "esbuild, typescript"
+# The Node socket.io server the benchmark compares with.
+npm_ci bench/node 'require("socket.io")' "socket.io"
 
 # ---------------------------------------------------------------- Python 2.7 venv for Autobahn
 REQ27=tests/peers/autobahn/requirements-py27.txt

@@ -12,6 +12,9 @@
 #  7. cargo build --release -p hunchensocket-examples --bin chat          (if a browser peer is selected)
 #  8. browser-chat: the chat example in Chromium (playwright-core, node --test); it starts its own
 #     target/release/chat and leaves screenshots in target/artifacts/
+#  9. bench-smoke: `cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke`
+#     (the benchmark harness against every server it compares, in seconds, asserting only that
+#     each step ran and moved messages; `npm ci` in bench/node first when its lockfile changed)
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
 #
@@ -24,7 +27,7 @@
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
-#                             js-client browser-chat)
+#                             js-client browser-chat bench-smoke)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,17 +43,20 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client browser-chat)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client browser-chat bench-smoke)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
-# Peers of the echo server, Socket.IO peers (they start the conformance server themselves), and
-# browser peers (they start the chat example themselves).
+# Peers of the echo server, Socket.IO peers (they start the conformance server themselves),
+# browser peers (they start the chat example themselves), and the benchmark smoke run (it
+# starts every server it needs).
 ECHO_PEERS=()
 IO_PEERS=()
 BROWSER_PEERS=()
+BENCH_PEERS=()
 for peer in "${PEER_LIST[@]}"; do
     case $peer in
         socketio-* | js-client) IO_PEERS+=("$peer") ;;
         browser-*) BROWSER_PEERS+=("$peer") ;;
+        bench-*) BENCH_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
 done
@@ -205,6 +211,17 @@ else
         esac
     done
 fi
+
+# The benchmark harness (bench/, its own cargo workspace) in smoke mode; setup.sh installed its
+# Node peer's packages (bench/node).
+for peer in "${BENCH_PEERS[@]}"; do
+    case $peer in
+        # The limit covers the first release build of bench/ (minutes); the run takes seconds.
+        bench-smoke) run_peer bench-smoke 1200 \
+            cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke ;;
+        *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
+    esac
+done
 
 echo
 if ((cargo_failed)); then echo "cargo test: FAILED"; fi
