@@ -49,6 +49,8 @@ pub struct Reader<S> {
     codec: Codec,
     shared: Arc<Shared>,
     done: bool,
+    /// Whether this reader has corked the writer (see `WriteState::corked`).
+    corked: bool,
 }
 
 /// The sending half of a [`WebSocket`]: cheap to clone, usable from many tasks at once.
@@ -90,6 +92,9 @@ struct WriteState {
     waiters: Vec<Waker>,
     /// The reader, woken when the writer stops so that it ends too.
     reader: Option<Waker>,
+    /// The reader still holds messages of the same read: senders queue without writing, so
+    /// the answers to a batch of messages go out in one write when the reader drains it.
+    corked: bool,
     /// The write half, here whenever no write is waiting on it: a sender that queues bytes
     /// writes them at once (non-blocking). The writer task borrows it only for a write that
     /// would block, and puts it back after.
@@ -128,6 +133,7 @@ where
                 handles: 2,
                 waiters: Vec::new(),
                 reader: None,
+                corked: false,
                 io: None,
             }),
             wake_writer: Notify::new(),
@@ -146,6 +152,7 @@ where
                 codec: codec(),
                 shared: shared.clone(),
                 done: false,
+                corked: false,
             },
             sender: Sender { shared },
         }
@@ -207,15 +214,22 @@ impl<S: AsyncRead> Reader<S> {
                 return Poll::Ready(None);
             }
             match self.codec.decode(&mut self.buf) {
-                Ok(Some(msg)) => return Poll::Ready(Some(Ok(self.on_message(msg)))),
+                Ok(Some(msg)) => {
+                    // More bytes of this read wait: let the answers to them share one write.
+                    self.set_corked(!self.buf.is_empty());
+                    return Poll::Ready(Some(Ok(self.on_message(msg))));
+                }
                 Ok(None) => {}
                 Err(e) => {
+                    self.set_corked(false);
                     self.done = true;
                     let close = CloseFrame::new(e.close_code(), "");
                     self.shared.queue_close(Some(close), true);
                     return Poll::Ready(Some(Err(Error::Protocol(e))));
                 }
             }
+            // Every whole message of the last read has been taken: write what they caused.
+            self.set_corked(false);
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
                 self.buf.reserve(READ_CHUNK);
             }
@@ -254,6 +268,18 @@ impl<S: AsyncRead> Reader<S> {
         }
     }
 
+    fn set_corked(&mut self, corked: bool) {
+        if self.corked == corked {
+            return;
+        }
+        self.corked = corked;
+        let mut st = self.shared.lock();
+        st.corked = corked;
+        if !corked {
+            self.shared.kick(st);
+        }
+    }
+
     fn on_message(&mut self, msg: Message) -> Message {
         match &msg {
             Message::Ping(payload) => self.shared.queue_pong(payload.clone()),
@@ -278,6 +304,11 @@ impl<S: AsyncRead + Unpin> Stream for Reader<S> {
 
 impl<S> Drop for Reader<S> {
     fn drop(&mut self) {
+        if self.corked {
+            let mut st = self.shared.lock();
+            st.corked = false;
+            self.shared.kick(st);
+        }
         self.shared.release();
     }
 }
@@ -576,7 +607,9 @@ impl Shared {
     /// After bytes were queued: write them now if the transport takes them, and wake the
     /// writer task only for what it must do (a write that would block, an error).
     fn kick(&self, mut st: MutexGuard<'_, WriteState>) {
-        let needs_writer = st.write_inline();
+        // Corked: the reader writes when it has taken the rest of its read; the writer task is
+        // woken too, in case whoever consumes the reader keeps it waiting.
+        let needs_writer = if st.corked { !st.buf.is_empty() } else { st.write_inline() };
         drop(st);
         if needs_writer {
             self.wake_writer.notify_one();
