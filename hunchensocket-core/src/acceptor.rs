@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::error::{Refusal, Result};
 use crate::handshake::{self, Version};
 use crate::message::{CloseCode, Message};
-use crate::socket::{Sender, WebSocket};
+use crate::socket::{Sender, WeakSender, WebSocket};
 use crate::upgrade::{Upgrade, Upgraded};
 
 /// The response body type of the acceptor (ordinary responses are boxed into it).
@@ -341,6 +341,7 @@ impl Server {
             secure: self.tls.is_some(),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
+            sockets: std::sync::Mutex::new(Sockets::default()),
         });
         let tls = self.tls;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -380,6 +381,7 @@ impl Server {
         }
         drop(listener);
         let _ = stop_tx.send(true);
+        inner.close_sockets();
         let _ = tokio::time::timeout(drain_timeout, inner.drained()).await;
         Ok(())
     }
@@ -394,6 +396,16 @@ struct Inner {
     /// Connections and sockets still running, for the drain.
     active: AtomicUsize,
     idle: Notify,
+    /// Open sockets, for the 1001 close of a graceful shutdown.
+    sockets: std::sync::Mutex<Sockets>,
+}
+
+/// The open sockets of a server, as weak senders (they do not keep a socket open).
+#[derive(Default)]
+struct Sockets {
+    next: u64,
+    open: std::collections::HashMap<u64, WeakSender>,
+    closing: bool,
 }
 
 struct Guard(Arc<Inner>);
@@ -410,6 +422,35 @@ impl Inner {
     fn track(self: &Arc<Self>) -> Guard {
         self.active.fetch_add(1, Ordering::AcqRel);
         Guard(self.clone())
+    }
+
+    fn sockets(&self) -> std::sync::MutexGuard<'_, Sockets> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers an open socket; during a shutdown it is closed at once.
+    fn register(&self, sender: WeakSender) -> u64 {
+        let mut sockets = self.sockets();
+        if sockets.closing {
+            sender.close(CloseCode::GOING_AWAY, "server shutting down");
+        }
+        sockets.next += 1;
+        let id = sockets.next;
+        sockets.open.insert(id, sender);
+        id
+    }
+
+    fn unregister(&self, id: u64) {
+        self.sockets().open.remove(&id);
+    }
+
+    /// Graceful shutdown: every open socket gets a 1001 close (`FF 00` over hixie).
+    fn close_sockets(&self) {
+        let mut sockets = self.sockets();
+        sockets.closing = true;
+        for sender in sockets.open.values() {
+            sender.close(CloseCode::GOING_AWAY, "server shutting down");
+        }
     }
 
     async fn drained(&self) {
@@ -435,11 +476,9 @@ async fn serve_connection<I>(
 {
     let service = {
         let inner = inner.clone();
-        let stop = stop.clone();
         service_fn(move |req| {
             let inner = inner.clone();
-            let stop = stop.clone();
-            async move { Ok::<_, Infallible>(handle(inner, req, peer, stop).await) }
+            async move { Ok::<_, Infallible>(handle(inner, req, peer).await) }
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -468,7 +507,6 @@ async fn handle(
     inner: Arc<Inner>,
     req: http::Request<Incoming>,
     peer: SocketAddr,
-    stop: watch::Receiver<bool>,
 ) -> Response<Body> {
     let mut req = req;
     req.extensions_mut().insert(PeerAddr(peer));
@@ -502,9 +540,8 @@ async fn handle(
     let (response, pending) = upgrade.into_response();
     let guard = inner.track();
     tokio::spawn(async move {
-        let _guard = guard;
         match pending.open().await {
-            Ok(socket) => run(accept.run, socket, stop).await,
+            Ok(socket) => run(&guard.0, accept.run, socket).await,
             Err(e) => tracing::debug!("upgrade from {peer} failed: {e}"),
         }
     });
@@ -517,31 +554,21 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
-/// Runs an accepted socket, closing it with 1001 when the server shuts down.
-async fn run(run: Run, socket: WebSocket<Upgraded>, mut stop: watch::Receiver<bool>) {
-    let weak = socket.sender().downgrade();
-    let watcher = async move {
-        tokio::select! {
-            () = stopped(&mut stop) => weak.close(CloseCode::GOING_AWAY, "server shutting down"),
-            () = weak.closed() => {}
-        }
-    };
+/// Runs an accepted socket; it is registered for the 1001 close of a graceful shutdown.
+async fn run(inner: &Inner, run: Run, socket: WebSocket<Upgraded>) {
+    let id = inner.register(socket.sender().downgrade());
     match run {
-        Run::Socket(f) => {
-            tokio::join!(f(socket), watcher);
-        }
+        Run::Socket(f) => f(socket).await,
         Run::Session(setup) => {
             let (mut reader, sender) = socket.split();
             let mut handler = setup(sender);
-            let session = async move {
-                while let Some(msg) = reader.recv().await {
-                    match msg {
-                        Ok(msg) => handler(msg).await,
-                        Err(e) => tracing::debug!("websocket closed on error: {e}"),
-                    }
+            while let Some(msg) = reader.recv().await {
+                match msg {
+                    Ok(msg) => handler(msg).await,
+                    Err(e) => tracing::debug!("websocket closed on error: {e}"),
                 }
-            };
-            tokio::join!(session, watcher);
+            }
         }
     }
+    inner.unregister(id);
 }

@@ -65,6 +65,8 @@ struct Shared {
     state: Mutex<WriteState>,
     /// Wakes the writer task: something was queued, or it should stop.
     wake_writer: Notify,
+    /// Live user handles (readers and senders); at zero the socket closes itself.
+    handles: std::sync::atomic::AtomicUsize,
     version: Version,
     high_water: usize,
 }
@@ -86,8 +88,6 @@ struct WriteState {
     /// The writer task has stopped; `error` says why when it failed.
     stopped: bool,
     error: Option<io::ErrorKind>,
-    /// Live user handles (readers and senders); at zero the socket closes itself.
-    handles: usize,
     /// Tasks waiting for room in the buffer or for a flush.
     waiters: Vec<Waker>,
     /// The reader, woken when the writer stops so that it ends too.
@@ -130,13 +130,13 @@ where
                 finish_after_flush: false,
                 stopped: false,
                 error: None,
-                handles: 2,
                 waiters: Vec::new(),
                 reader: None,
                 corked: false,
                 io: None,
             }),
             wake_writer: Notify::new(),
+            handles: std::sync::atomic::AtomicUsize::new(2),
             version,
             high_water: config.write_buffer_high_water.max(1),
         });
@@ -329,7 +329,10 @@ impl Sender {
     /// Returns once the message is queued, not written: see [`flush`](Self::flush).
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
         let msg = msg.into();
-        poll_fn(|cx| self.shared.poll_ready(cx)).await?;
+        // Wait for room only when the buffer is over its mark (rarely); no waker otherwise.
+        if self.shared.lock().buf.len() >= self.shared.high_water {
+            poll_fn(|cx| self.shared.poll_ready(cx)).await?;
+        }
         self.shared.queue(&msg)
     }
 
@@ -436,7 +439,9 @@ impl WeakSender {
 
 impl Clone for Sender {
     fn clone(&self) -> Self {
-        self.shared.lock().handles += 1;
+        self.shared
+            .handles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Sender {
             shared: self.shared.clone(),
         }
@@ -609,7 +614,11 @@ impl Shared {
     fn kick(&self, mut st: MutexGuard<'_, WriteState>) {
         // Corked: the reader writes when it has taken the rest of its read; the writer task is
         // woken too, in case whoever consumes the reader keeps it waiting.
-        let needs_writer = if st.corked { !st.buf.is_empty() } else { st.write_inline() };
+        let needs_writer = if st.corked {
+            !st.buf.is_empty()
+        } else {
+            st.write_inline()
+        };
         drop(st);
         if needs_writer {
             self.wake_writer.notify_one();
@@ -730,14 +739,15 @@ impl Shared {
 
     /// A user handle was dropped; the last one closes the connection gracefully.
     fn release(&self) {
-        let mut st = self.lock();
-        st.handles -= 1;
-        if st.handles > 0 {
+        if self
+            .handles
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            > 1
+        {
             return;
         }
         // Nobody is left to read the peer's answer: send the close and finish.
-        st.finish_after_flush = true;
-        drop(st);
+        self.lock().finish_after_flush = true;
         let frame = if self.version.is_hixie() {
             None
         } else {
