@@ -109,12 +109,17 @@ impl LocalAdapter {
 impl Adapter for LocalAdapter {
     fn add_all(&self, sid: &SocketId, rooms: &[Room]) {
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
-        for room in rooms {
+        // Every socket is known, rooms or not; its own room is implied, not stored (that
+        // saves a few allocations per socket).
+        st.sids.entry(sid.clone()).or_default();
+        for room in rooms.iter().filter(|r| r.as_str() != &**sid) {
             st.rooms
                 .entry(room.clone())
                 .or_default()
                 .insert(sid.clone());
-            st.sids.entry(sid.clone()).or_default().insert(room.clone());
+            if let Some(own) = st.sids.get_mut(sid) {
+                own.insert(room.clone());
+            }
         }
     }
 
@@ -148,25 +153,31 @@ impl Adapter for LocalAdapter {
 
     fn socket_rooms(&self, sid: &SocketId) -> Vec<Room> {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-        st.sids
-            .get(sid)
-            .map(|r| r.iter().cloned().collect())
-            .unwrap_or_default()
+        let Some(rooms) = st.sids.get(sid) else {
+            return Vec::new();
+        };
+        std::iter::once(sid.to_string())
+            .chain(rooms.iter().cloned())
+            .collect()
     }
 
     fn rooms(&self) -> Vec<Room> {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-        st.rooms.keys().cloned().collect()
+        st.rooms
+            .keys()
+            .cloned()
+            .chain(st.sids.keys().map(|sid| sid.to_string()))
+            .collect()
     }
 
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let in_room = |sid: &SocketId, room: &str| {
+            &**sid == room || st.rooms.get(room).is_some_and(|m| m.contains(sid))
+        };
         let excluded = |sid: &SocketId| {
             opts.except_socket.as_ref() == Some(sid)
-                || opts
-                    .except
-                    .iter()
-                    .any(|room| st.rooms.get(room).is_some_and(|m| m.contains(sid)))
+                || opts.except.iter().any(|room| in_room(sid, room))
         };
         if opts.rooms.is_empty() {
             return st
@@ -179,7 +190,8 @@ impl Adapter for LocalAdapter {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for room in &opts.rooms {
-            for sid in st.rooms.get(room).into_iter().flatten() {
+            let own = st.sids.get_key_value(room.as_str()).map(|(sid, _)| sid);
+            for sid in st.rooms.get(room).into_iter().flatten().chain(own) {
                 if !excluded(sid) && seen.insert(sid.clone()) {
                     out.push(sid.clone());
                 }
@@ -241,5 +253,33 @@ mod tests {
         let mut rooms = a.socket_rooms(&sid("s2"));
         rooms.sort();
         assert_eq!(rooms, vec!["blue".to_string(), "s2".to_string()]);
+    }
+
+    #[test]
+    fn every_socket_is_in_its_own_room() {
+        let a = LocalAdapter::new();
+        a.add_all(&sid("s1"), &[]);
+        a.add_all(&sid("s2"), &["red".into()]);
+        let to = |rooms: &[&str], except: &[&str]| {
+            let opts = BroadcastOptions {
+                rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                except: except.iter().map(|r| r.to_string()).collect(),
+                ..Default::default()
+            };
+            let mut out = a.sockets(&opts);
+            out.sort();
+            out
+        };
+        assert_eq!(to(&["s1"], &[]), vec![sid("s1")]);
+        assert_eq!(to(&["s1", "red"], &[]), vec![sid("s1"), sid("s2")]);
+        assert_eq!(to(&[], &["s1"]), vec![sid("s2")]);
+        assert_eq!(to(&["red"], &["s2"]), Vec::<SocketId>::new());
+        assert_eq!(a.socket_rooms(&sid("s1")), vec!["s1".to_string()]);
+        assert!(a.rooms().contains(&"s1".to_string()));
+        a.del_all(&sid("s1"));
+        assert!(
+            to(&["s1"], &[]).is_empty(),
+            "a socket that left is in no room"
+        );
     }
 }

@@ -360,7 +360,7 @@ impl<H: Handler> Engine<H> {
         let info = handshake_info(&req);
         let session = self.inner.create(Transport::Polling, info);
         let open = self.inner.open_packet(&session, true);
-        self.inner.started(&session);
+        self.inner.started(&session, true);
         text_response(packet::encode_payload(&[open]))
     }
 
@@ -447,13 +447,17 @@ impl<H: Handler> EngineInner<H> {
     }
 
     /// Tells the application and starts the heartbeat.
-    pub(crate) fn started(&self, session: &Arc<Session<H::Data>>) {
+    /// Tells the application; starts the heartbeat task of a session that opened over
+    /// polling (one that opened on a WebSocket beats in its read loop instead).
+    pub(crate) fn started(&self, session: &Arc<Session<H::Data>>, heartbeat_task: bool) {
         self.handler.on_open(session);
-        tokio::spawn(session::heartbeat(
-            Arc::downgrade(session),
-            self.config.ping_interval,
-            self.config.ping_timeout,
-        ));
+        if heartbeat_task {
+            tokio::spawn(session::heartbeat(
+                Arc::downgrade(session),
+                self.config.ping_interval,
+                self.config.ping_timeout,
+            ));
+        }
     }
 
     fn origin_allowed(&self, origin: &HeaderValue) -> bool {

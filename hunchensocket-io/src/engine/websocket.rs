@@ -35,8 +35,8 @@ pub(crate) async fn open<H: Handler>(
         return;
     }
     drop(sender);
-    inner.started(&session);
-    read_loop(&engine, &session, reader).await;
+    inner.started(&session, false);
+    read_loop(&engine, &session, reader, true).await;
 }
 
 /// A polling session moving to a WebSocket. The session was marked `upgrading` when the
@@ -96,30 +96,65 @@ pub(crate) async fn upgrade<H: Handler>(
         st.transport = Transport::WebSocket { sender, binary };
     }
     session.poll_wake.notify_one();
-    read_loop(&engine, &session, reader).await;
+    // Its heartbeat task has been running since it opened over polling.
+    read_loop(&engine, &session, reader, false).await;
 }
 
-/// Reads packets until the WebSocket or the session ends.
+/// Reads packets until the WebSocket or the session ends. With `heartbeat`, it also pings
+/// every `ping_interval` and ends the session when a pong is `ping_timeout` late: one task per
+/// session instead of two.
 async fn read_loop<H: Handler>(
     engine: &Engine<H>,
     session: &Arc<Session<H::Data>>,
     mut reader: Reader<Upgraded>,
+    heartbeat: bool,
 ) {
     let handler = &engine.inner.handler;
-    while let Some(msg) = reader.recv().await {
-        match msg {
+    let config = &engine.inner.config;
+    // The next ping is due at `timer`; once it is sent, `timer` is the pong's deadline.
+    let mut awaiting_pong = false;
+    let timer = tokio::time::sleep(config.ping_interval);
+    tokio::pin!(timer);
+    loop {
+        let msg = tokio::select! {
+            msg = reader.recv() => msg,
+            () = &mut timer, if heartbeat => {
+                if awaiting_pong {
+                    session.close(CloseReason::PingTimeout);
+                    break;
+                }
+                if session.send_packet(Packet::Ping(Default::default()), false).is_err() {
+                    break;
+                }
+                awaiting_pong = true;
+                timer.as_mut().reset(tokio::time::Instant::now() + config.ping_timeout);
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break };
+        let packet = match msg {
             Ok(Message::Text(text)) => match Packet::decode_text(text) {
-                Ok(packet) => session.on_packet(handler, packet),
-                Err(_) => session.close(CloseReason::ParseError),
+                Ok(packet) => packet,
+                Err(_) => {
+                    session.close(CloseReason::ParseError);
+                    break;
+                }
             },
-            Ok(Message::Binary(data)) => session.on_packet(handler, Packet::from_binary(data)),
+            Ok(Message::Binary(data)) => Packet::from_binary(data),
             Ok(Message::Close(_)) => break,
-            Ok(_) => {}
+            Ok(_) => continue,
             Err(_) => {
                 session.close(CloseReason::TransportError);
                 break;
             }
+        };
+        if heartbeat && awaiting_pong && matches!(packet, Packet::Pong(_)) {
+            awaiting_pong = false;
+            timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + config.ping_interval);
         }
+        session.on_packet(handler, packet);
         if session.is_closed() {
             break;
         }
