@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+pub mod conformance;
+
 /// Command-line flags of the form `--name value` (and bare `--flag`).
 #[derive(Debug, Default)]
 pub struct Args {

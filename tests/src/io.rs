@@ -3,15 +3,10 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use hunchensocket_core::{Connector, MaybeTlsStream, Message, Server, Version, WebSocket};
-use hunchensocket_io::engine::{
-    CloseReason, Engine, EngineConfig, Handler, HandshakeInfo, Payload, Session,
-};
-use hunchensocket_io::{Cors, CorsOrigins, Event, Socket, SocketIo};
+use hunchensocket_core::{Connector, MaybeTlsStream, Message, Version, WebSocket};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,86 +21,10 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-// ---------------------------------------------------------------------------------------------
-// The server (same setup as examples/src/bin/conformance.rs)
-
-struct Echo;
-
-impl Handler for Echo {
-    type Data = ();
-    fn data(&self, _info: &HandshakeInfo) {}
-    fn on_open(&self, _session: &Arc<Session<()>>) {}
-    fn on_message(&self, session: &Arc<Session<()>>, payload: Payload) {
-        let _ = session.send(payload, false);
-    }
-    fn on_close(&self, _session: &Arc<Session<()>>, _reason: CloseReason) {}
-}
-
-fn engine_config(path: &str) -> EngineConfig {
-    EngineConfig::default()
-        .with_path(path)
-        .with_heartbeat(Duration::from_millis(300), Duration::from_millis(200))
-        .with_max_payload(1_000_000)
-        .with_cors(Cors {
-            origins: CorsOrigins::Any,
-            credentials: false,
-        })
-}
-
-async fn emit_auth(socket: Socket) {
-    let _ = socket.emit("auth", socket.auth());
-}
-
-fn socket_io() -> SocketIo {
-    let mut config = hunchensocket_io::IoConfig::default();
-    config.engine = engine_config("/socket.io/");
-    config.connect_timeout = Duration::from_millis(1000);
-    let io = SocketIo::builder().config(config).build();
-    io.ns("/", |socket: Socket| async move {
-        socket.on("message", |socket: Socket, event: Event| async move {
-            let _ = socket.emit("message-back", &event.raw_args());
-        });
-        socket.on(
-            "message-with-ack",
-            |_socket: Socket, event: Event| async move {
-                let (args, ack) = event.split();
-                let _ = ack.send(&args);
-            },
-        );
-        socket.on("server-ack", |socket: Socket, event: Event| async move {
-            let answer = socket.emit_with_ack_raw(
-                "server-ack",
-                &event.raw_args(),
-                Duration::from_millis(1000),
-            );
-            if let Ok(b) = answer.await {
-                let _ = socket.emit("server-ack-result", &b);
-            }
-        });
-        emit_auth(socket).await;
-    });
-    io.ns("/custom", emit_auth);
-    io
-}
-
 /// Starts the conformance server (bare Engine.IO echo at `/engine.io/`, Socket.IO at
-/// `/socket.io/`) on a loopback port.
+/// `/socket.io/`; see `hunchensocket_examples::conformance`) on a loopback port.
 pub async fn start() -> Running {
-    let engine = Engine::new(engine_config("/engine.io/"), Echo);
-    let io = socket_io();
-    let server = Server::new().fallback(move |req: http::Request<hyper::body::Incoming>| {
-        let (engine, io) = (engine.clone(), io.clone());
-        async move {
-            if engine.matches(&req) {
-                engine.handle(req).await
-            } else if io.matches(&req) {
-                io.handle(req).await
-            } else {
-                hunchensocket_core::text_response(http::StatusCode::NOT_FOUND, "not found\n")
-            }
-        }
-    });
-    Running::start(server).await
+    Running::start(hunchensocket_examples::conformance::server().0).await
 }
 
 // ---------------------------------------------------------------------------------------------
