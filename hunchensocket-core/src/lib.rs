@@ -37,6 +37,8 @@
 //! [`Upgrade`] (one hyper request), [`Server`] (an acceptor with dispatchers, TLS and graceful
 //! shutdown), and [`Connector`] (the client).
 
+#![forbid(unsafe_code)]
+
 mod acceptor;
 mod client;
 pub mod codec;
