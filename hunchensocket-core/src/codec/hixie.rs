@@ -230,12 +230,7 @@ mod tests {
     }
 
     fn decode_all(codec: &mut Codec, bytes: &[u8]) -> Result<Vec<Message>, ProtocolError> {
-        let mut src = BytesMut::from(bytes);
-        let mut out = Vec::new();
-        while let Some(msg) = codec.decode(&mut src)? {
-            out.push(msg);
-        }
-        Ok(out)
+        decode_chunked(codec, bytes, &[usize::MAX])
     }
 
     fn decode_chunked(
@@ -243,20 +238,7 @@ mod tests {
         bytes: &[u8],
         sizes: &[usize],
     ) -> Result<Vec<Message>, ProtocolError> {
-        let mut src = BytesMut::new();
-        let mut out = Vec::new();
-        let mut rest = bytes;
-        let mut i = 0;
-        while !rest.is_empty() {
-            let n = sizes[i % sizes.len()].clamp(1, rest.len());
-            i += 1;
-            src.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
-            while let Some(msg) = codec.decode(&mut src)? {
-                out.push(msg);
-            }
-        }
-        Ok(out)
+        crate::codec::feed_chunked(bytes, sizes, |src| codec.decode(src))
     }
 
     #[test]

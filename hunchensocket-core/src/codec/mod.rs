@@ -111,6 +111,30 @@ impl Codec {
     }
 }
 
+/// Test helper of both codecs: feeds `bytes` in chunks of the given sizes (cycled; 0 counts as
+/// 1), decoding after each chunk; stops at the first error.
+#[cfg(test)]
+pub(crate) fn feed_chunked(
+    bytes: &[u8],
+    sizes: &[usize],
+    mut decode: impl FnMut(&mut BytesMut) -> Result<Option<Message>, ProtocolError>,
+) -> Result<Vec<Message>, ProtocolError> {
+    let mut src = BytesMut::new();
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = sizes[i % sizes.len()].clamp(1, rest.len());
+        i += 1;
+        src.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        while let Some(msg) = decode(&mut src)? {
+            out.push(msg);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;

@@ -27,12 +27,7 @@ pub(super) fn masked(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Decodes every message `bytes` holds in one go; stops at the first error.
 pub(super) fn decode_all(codec: &mut Codec, bytes: &[u8]) -> Result<Vec<Message>, ProtocolError> {
-    let mut src = BytesMut::from(bytes);
-    let mut out = Vec::new();
-    while let Some(msg) = codec.decode(&mut src)? {
-        out.push(msg);
-    }
-    Ok(out)
+    decode_chunked(codec, bytes, &[usize::MAX])
 }
 
 /// Feeds `bytes` one at a time, decoding after each.
@@ -49,20 +44,7 @@ pub(super) fn decode_chunked(
     bytes: &[u8],
     sizes: &[usize],
 ) -> Result<Vec<Message>, ProtocolError> {
-    let mut src = BytesMut::new();
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    let mut i = 0;
-    while !rest.is_empty() {
-        let n = sizes[i % sizes.len()].clamp(1, rest.len());
-        i += 1;
-        src.extend_from_slice(&rest[..n]);
-        rest = &rest[n..];
-        while let Some(msg) = codec.decode(&mut src)? {
-            out.push(msg);
-        }
-    }
-    Ok(out)
+    crate::codec::feed_chunked(bytes, sizes, |src| codec.decode(src))
 }
 
 pub(super) fn server_error(bytes: &[u8]) -> ProtocolError {
