@@ -305,14 +305,25 @@ impl Sender {
     /// Queues one text message whose text is `parts` one after the other, without joining
     /// them first (a protocol prefix and a shared body, say). Does not wait.
     pub fn send_text_parts(&self, parts: &[&str]) -> Result<()> {
+        self.send_text_parts_within(parts, usize::MAX).map(|_| ())
+    }
+
+    /// Like [`send_text_parts`](Self::send_text_parts), unless the bytes waiting to be written
+    /// plus this text would pass `limit`: then nothing is queued and `Ok(false)` says so. Room
+    /// is checked and the text queued under one lock (for flow control on a hot path).
+    pub fn send_text_parts_within(&self, parts: &[&str], limit: usize) -> Result<bool> {
         let mut st = self.shared.lock();
         st.check_open()?;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if st.buf.len().saturating_add(len) > limit {
+            return Ok(false);
+        }
         let before = st.buf.len();
         let WriteState { codec, buf, .. } = &mut *st;
         codec.encode_text_parts(parts, buf)?;
         st.queued += (st.buf.len() - before) as u64;
         self.shared.kick(st);
-        Ok(())
+        Ok(true)
     }
 
     /// Queues bytes that are already one or more complete frames of this socket's protocol

@@ -211,3 +211,38 @@ async fn client_over_scripted_io() {
     ws.send("piped").await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("piped"));
 }
+
+#[tokio::test]
+async fn bounded_text_send_refuses_past_its_limit() {
+    // A peer that never reads: the pipe takes 64 bytes, then the socket's buffer fills.
+    let (_peer, ours) = tokio::io::duplex(64);
+    let ws = hunchensocket_core::WebSocket::from_raw(
+        ours,
+        bytes::Bytes::new(),
+        Version::Rfc6455,
+        hunchensocket_core::codec::Role::Server,
+        &Default::default(),
+    );
+    let sender = ws.sender();
+    let chunk = "x".repeat(100);
+    let mut queued = 0;
+    while sender.send_text_parts_within(&["4", &chunk], 1000).unwrap() {
+        queued += 1;
+        assert!(queued < 100, "the limit never applied");
+    }
+    assert!(
+        sender.buffered() <= 1000,
+        "{} bytes buffered",
+        sender.buffered()
+    );
+    assert!(
+        sender.buffered() + 101 > 1000,
+        "refused although there was room"
+    );
+    // Without a limit the same text is still taken.
+    assert!(
+        sender
+            .send_text_parts_within(&["4", &chunk], usize::MAX)
+            .unwrap()
+    );
+}

@@ -251,36 +251,45 @@ impl<D: Send + Sync + 'static> Session<D> {
             return Err(SendError::Closed);
         }
         let size = packet_size(&packet);
-        let over = match &st.transport {
-            Transport::WebSocket { sender, .. } if !st.upgrading => {
-                sender.buffered() + size > self.max_buffer
-            }
-            _ => st.queued_bytes + size > self.max_buffer,
-        };
-        if over {
-            if volatile {
-                return Err(SendError::Full);
-            }
-            drop(st);
-            self.close(CloseReason::SlowConsumer);
-            return Err(SendError::Full);
-        }
-        match &st.transport {
-            Transport::WebSocket { sender, binary } if !st.upgrading => {
-                if send_ws(sender, &packet, *binary).is_err() {
-                    drop(st);
-                    self.close(CloseReason::TransportError);
-                    return Err(SendError::Closed);
-                }
-            }
-            _ => {
-                st.queued_bytes += size;
-                st.queue.push_back(packet);
+        if let Transport::WebSocket { sender, binary } = &st.transport {
+            if !st.upgrading {
+                // Room is checked and the packet queued under one lock of the sender for text
+                // (the hot path); other packets check first.
+                let queued = match &packet {
+                    Packet::Message(Payload::Text(text)) => {
+                        sender.send_text_parts_within(&["4", text.as_str()], self.max_buffer)
+                    }
+                    _ if sender.buffered() + size > self.max_buffer => Ok(false),
+                    _ => send_ws(sender, &packet, *binary).map(|()| true),
+                };
                 drop(st);
-                self.poll_wake.notify_one();
+                return match queued {
+                    Ok(true) => Ok(()),
+                    Ok(false) => self.over_limit(volatile),
+                    Err(_) => {
+                        self.close(CloseReason::TransportError);
+                        Err(SendError::Closed)
+                    }
+                };
             }
         }
+        if st.queued_bytes + size > self.max_buffer {
+            drop(st);
+            return self.over_limit(volatile);
+        }
+        st.queued_bytes += size;
+        st.queue.push_back(packet);
+        drop(st);
+        self.poll_wake.notify_one();
         Ok(())
+    }
+
+    /// The flow-control policy: a volatile packet is dropped; any other ends the session.
+    fn over_limit(self: &Arc<Self>, volatile: bool) -> Result<(), SendError> {
+        if !volatile {
+            self.close(CloseReason::SlowConsumer);
+        }
+        Err(SendError::Full)
     }
 
     /// Ends the session: the client is told (a close packet to a waiting or next poll, a close
