@@ -6,42 +6,12 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { withTimeout } from "../../tests/support/wait.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(HERE, "..", process.env.CONFORMANCE_BIN || "../target/release/conformance");
-export const WAIT_MS = 3000;
-
-// Timers of waits still running; clearTimers() drops the ones nobody awaits any more.
-const timers = new Set();
-
-export function withTimeout(promise, label, ms = WAIT_MS) {
-    let timer;
-    const timeout = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${label}`)), ms);
-        timers.add(timer);
-    });
-    return Promise.race([promise, timeout]).finally(() => {
-        clearTimeout(timer);
-        timers.delete(timer);
-    });
-}
-
-export function clearTimers() {
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-}
-
-// Resolves with the argument list of the next `event` on `emitter`.
-export function next(emitter, event, ms = WAIT_MS) {
-    let handler;
-    const p = new Promise((resolve) => {
-        handler = (...args) => resolve(args);
-        emitter.once(event, handler);
-    });
-    return withTimeout(p, `event "${event}"`, ms).finally(() => emitter.off(event, handler));
-}
-
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// The bounded waits live in tests/support/wait.mjs, shared with the Socket.IO peer suite.
+export { WAIT_MS, clearTimers, next, sleep, withTimeout } from "../../tests/support/wait.mjs";
 
 let child = null;
 let log = "";

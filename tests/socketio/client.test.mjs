@@ -15,41 +15,14 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { io } from "socket.io-client";
+import { WAIT_MS, clearTimers, next, sleep, withTimeout } from "../support/wait.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const BIN = path.resolve(ROOT, process.env.CONFORMANCE_BIN || "target/release/conformance");
-const WAIT_MS = 3000;
 const QUIET_MS = 300;
 
 // ------------------------------------------------------------------ helpers
 
-// Timers of waits still running; closeAll() clears the ones nobody awaits any more (the
-// background `auth`/`upgrade` waits of sockets that never got them) so node can exit at once.
-const timers = new Set();
-
-function withTimeout(promise, label, ms = WAIT_MS) {
-    let timer;
-    const timeout = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${label}`)), ms);
-        timers.add(timer);
-    });
-    return Promise.race([promise, timeout]).finally(() => {
-        clearTimeout(timer);
-        timers.delete(timer);
-    });
-}
-
-// Resolves with the argument list of the next `event` on `emitter`.
-function next(emitter, event, ms = WAIT_MS) {
-    let handler;
-    const p = new Promise((resolve) => {
-        handler = (...args) => resolve(args);
-        emitter.once(event, handler);
-    });
-    return withTimeout(p, `event "${event}"`, ms).finally(() => emitter.off(event, handler));
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Binary data as received: a Buffer (Node), an ArrayBuffer or another view. Anything else fails.
 function bytesOf(value, what) {
@@ -156,8 +129,8 @@ async function connected(mode, nsp = "/", extra = {}) {
 function closeAll() {
     for (const socket of open) socket.disconnect();
     open.clear();
-    for (const timer of timers) clearTimeout(timer);
-    timers.clear();
+    // The background `auth`/`upgrade` waits of sockets that never got them.
+    clearTimers();
 }
 
 // ------------------------------------------------------------------ tests
