@@ -200,6 +200,9 @@ for (const [clientName, lib] of Object.entries(CLIENTS)) {
 
             it("onAny / prependAny / offAny / onAnyOutgoing", async () => {
                 const socket = await connect();
+                // The server's `auth` event may come in a later poll than the CONNECT answer:
+                // let it pass before listening to every event.
+                await socket.authEvent;
                 const seen = [];
                 const any = (ev, ...args) => seen.push(["any", ev, ...args]);
                 socket.onAny(any);
