@@ -33,20 +33,23 @@ mod client;
 mod client_js;
 pub mod engine;
 mod handler;
+mod handshake;
 mod namespace;
 mod operators;
 pub mod packet;
+mod remote;
 mod server;
 mod socket;
 
 pub use ack::{AckError, AckSender, EmitError};
-pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
+pub use adapter::{Adapter, AdapterFactory, BroadcastOptions, InMemory, LocalAdapter, Room};
 pub use client::ClientData;
 pub use engine::{Cors, CorsOrigins, EngineConfig};
 #[doc(hidden)]
 pub use handler::shape;
 pub use handler::{ConnectError, Event, EventError, EventHandler, RawArgs};
-pub use namespace::Namespace;
+pub use namespace::{Namespace, ServerAckSender, ServerEmitError};
 pub use operators::Operators;
+pub use remote::RemoteSocket;
 pub use server::{Builder, IoConfig, IoService, SocketIo};
 pub use socket::{DisconnectReason, IntoRooms, Socket, SocketId};

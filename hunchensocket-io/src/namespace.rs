@@ -1,17 +1,26 @@
-//! Namespaces: a connection handler, connect middleware, the sockets connected, their rooms.
+//! Namespaces: a connection handler, connect middleware, the sockets connected, their rooms
+//! (through the adapter), server-side events from other nodes, and what the adapter asks of
+//! this node's sockets.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::ack::EmitError;
-use crate::adapter::Adapter;
+use crate::adapter::{
+    AckCallback, Adapter, AdapterFactory, BroadcastPacket, Local, PartialError, Remote, Room,
+    ServerAck, SocketId, SocketInfo,
+};
 use crate::handler::{ConnectError, ConnectHandler, Middleware};
-use crate::operators::Operators;
-use crate::socket::{IntoRooms, Socket, SocketId, read, write};
+use crate::operators::{Operators, encode_broadcast};
+use crate::socket::{IntoRooms, Socket, read, send_encoded, write};
+
+/// A handler of server-side events from other nodes: the arguments, and the answer.
+type ServerHandler = Arc<dyn Fn(Vec<Value>, ServerAckSender) + Send + Sync>;
 
 pub(crate) struct NamespaceInner {
     pub(crate) path: String,
@@ -19,6 +28,7 @@ pub(crate) struct NamespaceInner {
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
     sockets: RwLock<HashMap<SocketId, Socket>>,
     pub(crate) adapter: Arc<dyn Adapter>,
+    server_handlers: RwLock<HashMap<String, ServerHandler>>,
     ack_timeout: Duration,
 }
 
@@ -35,16 +45,20 @@ impl NamespaceInner {
         path: String,
         handler: ConnectHandler,
         middlewares: Vec<Middleware>,
-        adapter: Arc<dyn Adapter>,
+        adapter: &dyn AdapterFactory,
         ack_timeout: Duration,
     ) -> Arc<Self> {
-        Arc::new(NamespaceInner {
-            path,
-            handler,
-            middlewares: RwLock::new(middlewares),
-            sockets: RwLock::new(HashMap::new()),
-            adapter,
-            ack_timeout,
+        Arc::new_cyclic(|me: &Weak<NamespaceInner>| {
+            let local: Weak<dyn Local> = me.clone();
+            NamespaceInner {
+                adapter: adapter.create(&path, local),
+                path,
+                handler,
+                middlewares: RwLock::new(middlewares),
+                sockets: RwLock::new(HashMap::new()),
+                server_handlers: RwLock::new(HashMap::new()),
+                ack_timeout,
+            }
         })
     }
 
@@ -79,6 +93,104 @@ impl NamespaceInner {
         }
         Ok(())
     }
+
+    fn each(&self, sids: &[SocketId]) -> Vec<Socket> {
+        let sockets = read(&self.sockets);
+        sids.iter()
+            .filter_map(|sid| sockets.get(sid).cloned())
+            .collect()
+    }
+}
+
+impl Local for NamespaceInner {
+    fn emit(&self, sids: &[SocketId], packet: &BroadcastPacket, volatile: bool) {
+        let encoded = encode_broadcast(packet);
+        for socket in self.each(sids) {
+            // One lagging or closed client does not stop the broadcast.
+            let _ = send_encoded(&socket.0.session, &encoded, volatile);
+        }
+    }
+
+    fn emit_with_ack(
+        &self,
+        sids: &[SocketId],
+        packet: &BroadcastPacket,
+        timeout: Duration,
+        on_ack: AckCallback,
+    ) -> usize {
+        let mut asked = 0;
+        for socket in self.each(sids) {
+            let answer = socket.emit_packet_with_ack(packet, timeout);
+            let on_ack = on_ack.clone();
+            asked += 1;
+            tokio::spawn(async move {
+                if let Ok(raw) = answer.await {
+                    on_ack(raw.args.into_iter().next().unwrap_or(Value::Null));
+                }
+            });
+        }
+        asked
+    }
+
+    fn describe(&self, sids: &[SocketId]) -> Vec<SocketInfo> {
+        self.each(sids).iter().map(Socket::info).collect()
+    }
+
+    fn disconnect(&self, sids: &[SocketId], close: bool) {
+        for socket in self.each(sids) {
+            if close {
+                socket.close_connection();
+            } else {
+                socket.disconnect();
+            }
+        }
+    }
+
+    fn server_event(&self, mut data: Vec<Value>, ack: Option<ServerAck>) {
+        let name = match data.first() {
+            Some(Value::String(_)) => match data.remove(0) {
+                Value::String(name) => name,
+                _ => return,
+            },
+            _ => return,
+        };
+        let handler = read(&self.server_handlers).get(&name).cloned();
+        match handler {
+            Some(handler) => handler(data, ServerAckSender(ack)),
+            None => {
+                tracing::trace!(event = %name, ns = %self.path, "server event without a handler")
+            }
+        }
+    }
+}
+
+/// Answers a server-side event from another node (see [`Namespace::on_server_event`]).
+/// Dropping it without answering sends nothing.
+pub struct ServerAckSender(Option<ServerAck>);
+
+impl std::fmt::Debug for ServerAckSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerAckSender")
+            .field("requested", &self.0.is_some())
+            .finish()
+    }
+}
+
+impl ServerAckSender {
+    /// Whether the sending node waits for an answer.
+    pub fn is_requested(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Answers with `data` (a tuple gives several arguments). Binary data is not carried in
+    /// server-side answers: it arrives as placeholders.
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        let (args, _attachments) = crate::args::to_args(data)?;
+        if let Some(ack) = self.0 {
+            ack(args);
+        }
+        Ok(())
+    }
 }
 
 /// A namespace: register middleware on it, and emit to its sockets.
@@ -103,13 +215,18 @@ impl Namespace {
         self
     }
 
-    /// Every socket of the namespace.
+    /// Every socket of the namespace, on every node.
     pub fn broadcast(&self) -> Operators {
         Operators::new(self.0.clone())
     }
 
     /// The sockets in `rooms`.
     pub fn to(&self, rooms: impl IntoRooms) -> Operators {
+        self.broadcast().to(rooms)
+    }
+
+    /// The sockets in `rooms` (same as [`to`](Self::to)).
+    pub fn in_rooms(&self, rooms: impl IntoRooms) -> Operators {
         self.broadcast().to(rooms)
     }
 
@@ -138,28 +255,105 @@ impl Namespace {
         self.broadcast().emit(event, data)
     }
 
-    /// The connected sockets (Socket.IO's `fetchSockets`).
+    /// The sockets connected to this node.
     pub fn sockets(&self) -> Vec<Socket> {
         self.0.all()
     }
 
-    /// A connected socket by id.
+    /// A socket connected to this node, by id.
     pub fn socket(&self, id: &str) -> Option<Socket> {
         self.0.socket(&SocketId::from(id))
     }
 
-    /// The rooms with at least one socket.
+    /// The rooms with at least one socket on this node.
     pub fn rooms(&self) -> Vec<String> {
         self.0.adapter.rooms()
     }
 
-    /// Sends an event to the other server instances through the adapter; returns how many
-    /// were reached (0 with the in-memory adapter).
-    pub fn server_side_emit(
+    /// The rooms with at least one socket on any node (Socket.IO's `adapter.allRooms()`).
+    pub async fn all_rooms(&self) -> Result<Vec<Room>, PartialError<Vec<Room>>> {
+        let remote = self.0.adapter.all_rooms().await;
+        let mut rooms = self.0.adapter.rooms();
+        rooms.extend(remote.value);
+        rooms.sort();
+        rooms.dedup();
+        Remote {
+            value: rooms,
+            error: remote.error,
+        }
+        .into_result()
+    }
+
+    /// How many server nodes serve this namespace, this one included.
+    pub async fn server_count(&self) -> usize {
+        self.0.adapter.server_count().await
+    }
+
+    /// Sets the handler of server-side event `event` sent by other nodes (with
+    /// [`server_side_emit`](Self::server_side_emit)), replacing any earlier one. It gets the
+    /// event's arguments, and the sender to answer with when the emitter waits for answers.
+    pub fn on_server_event(
+        &self,
+        event: impl Into<String>,
+        handler: impl Fn(Vec<Value>, ServerAckSender) + Send + Sync + 'static,
+    ) {
+        write(&self.0.server_handlers).insert(event.into(), Arc::new(handler));
+    }
+
+    /// Sends an event to the other server nodes (not to clients); their handlers set with
+    /// [`on_server_event`](Self::on_server_event) run. Nothing happens without other nodes.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
-        args: &[serde_json::Value],
-    ) -> Result<usize, crate::adapter::AdapterError> {
-        self.0.adapter.server_side_emit(&self.0.path, event, args)
+        data: &T,
+    ) -> Result<(), ServerEmitError> {
+        let data = server_event_data(event, data)?;
+        Ok(self.0.adapter.server_side_emit(&data)?)
     }
+
+    /// Sends an event to the other server nodes and waits at most `timeout` for their answers
+    /// (each one's arguments). Gives the answers of every node, or an error with those that
+    /// came when some node did not answer in time.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Vec<Vec<Value>>, PartialError<Vec<Vec<Value>>>> {
+        let data = match server_event_data(event, data) {
+            Ok(data) => data,
+            Err(e) => {
+                return Err(PartialError {
+                    error: crate::adapter::AdapterError::Encode(e.to_string()),
+                    partial: Vec::new(),
+                });
+            }
+        };
+        self.0
+            .adapter
+            .server_side_emit_with_ack(&data, timeout)
+            .await
+            .into_result()
+    }
+}
+
+/// Why a server-side emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerEmitError {
+    /// The data could not be serialized.
+    #[error("serialize: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The adapter could not reach the other nodes.
+    #[error("{0}")]
+    Adapter(#[from] crate::adapter::AdapterError),
+}
+
+fn server_event_data<T: Serialize + ?Sized>(
+    event: &str,
+    data: &T,
+) -> Result<Vec<Value>, serde_json::Error> {
+    let (mut args, _attachments) = crate::args::to_args(data)?;
+    args.insert(0, Value::String(event.to_string()));
+    Ok(args)
 }

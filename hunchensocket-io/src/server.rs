@@ -14,7 +14,7 @@ use hunchensocket_core::{Body, BoxError};
 use serde::Serialize;
 
 use crate::ack::EmitError;
-use crate::adapter::{Adapter, LocalAdapter};
+use crate::adapter::{AdapterError, AdapterFactory, InMemory};
 use crate::client::SioHandler;
 use crate::engine::{CloseReason, Cors, Engine, EngineConfig};
 use crate::handler::ConnectHandler;
@@ -22,7 +22,6 @@ use crate::namespace::{Namespace, NamespaceInner};
 use crate::operators::Operators;
 use crate::socket::{IntoRooms, Socket, read, write};
 
-type AdapterFactory = Arc<dyn Fn(&str) -> Arc<dyn Adapter> + Send + Sync>;
 type NamespacePredicate = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Settings of a Socket.IO server.
@@ -54,7 +53,7 @@ impl Default for IoConfig {
 #[must_use]
 pub struct Builder {
     config: IoConfig,
-    adapter: AdapterFactory,
+    adapter: Arc<dyn AdapterFactory>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -133,11 +132,11 @@ impl Builder {
         self
     }
 
-    /// The adapter of each namespace (default: [`LocalAdapter`]).
-    pub fn adapter(
-        mut self,
-        factory: impl Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
-    ) -> Self {
+    /// What makes the adapter of each namespace (default: [`InMemory`], rooms of this
+    /// process only). An adapter that spans several server processes (`hunchensocket-redis`)
+    /// makes broadcasts, `fetch_sockets`, `join`/`leave`/`disconnect` on selections and
+    /// server-side events reach every node.
+    pub fn adapter(mut self, factory: impl AdapterFactory) -> Self {
         self.adapter = Arc::new(factory);
         self
     }
@@ -159,7 +158,7 @@ impl Builder {
 pub(crate) struct IoInner {
     pub(crate) config: IoConfig,
     engine: Engine<SioHandler>,
-    adapter: AdapterFactory,
+    adapter: Arc<dyn AdapterFactory>,
     namespaces: RwLock<HashMap<String, Arc<NamespaceInner>>>,
     /// Dynamic namespaces: a predicate on the path, and the namespace whose handler and
     /// middleware each new child copies.
@@ -183,7 +182,7 @@ impl IoInner {
                 path.to_string(),
                 template.handler.clone(),
                 read(&template.middlewares).clone(),
-                (self.adapter)(path),
+                &*self.adapter,
                 self.config.ack_timeout,
             )
         });
@@ -236,7 +235,7 @@ impl SocketIo {
     pub fn builder() -> Builder {
         Builder {
             config: IoConfig::default(),
-            adapter: Arc::new(|_| Arc::new(LocalAdapter::new())),
+            adapter: Arc::new(InMemory),
         }
     }
 
@@ -257,10 +256,12 @@ impl SocketIo {
             path.clone(),
             connect_handler(handler),
             Vec::new(),
-            (self.0.adapter)(&path),
+            &*self.0.adapter,
             self.0.config.ack_timeout,
         );
-        write(&self.0.namespaces).insert(path, inner.clone());
+        if let Some(old) = write(&self.0.namespaces).insert(path, inner.clone()) {
+            old.adapter.close();
+        }
         Namespace(inner)
     }
 
@@ -276,7 +277,7 @@ impl SocketIo {
             "<dynamic>".into(),
             connect_handler(handler),
             Vec::new(),
-            Arc::new(LocalAdapter::new()),
+            &InMemory,
             self.0.config.ack_timeout,
         );
         write(&self.0.dynamic).push((Arc::new(predicate), template.clone()));
@@ -331,6 +332,20 @@ impl SocketIo {
         self.main_ns().local()
     }
 
+    /// Completes when the adapter of every namespace registered so far can reach the other
+    /// nodes (with the in-memory adapter, at once). Start accepting clients after it, so that
+    /// the first broadcasts reach every node.
+    pub async fn ready(&self) -> Result<(), AdapterError> {
+        let adapters: Vec<_> = read(&self.0.namespaces)
+            .values()
+            .map(|ns| ns.adapter.clone())
+            .collect();
+        for adapter in adapters {
+            adapter.ready().await?;
+        }
+        Ok(())
+    }
+
     /// Number of open Engine.IO connections.
     pub fn connections(&self) -> usize {
         self.0.engine.len()
@@ -376,6 +391,10 @@ impl SocketIo {
             return;
         }
         self.0.engine.close_all(CloseReason::ServerShutdown);
+        let namespaces: Vec<_> = read(&self.0.namespaces).values().cloned().collect();
+        for ns in namespaces {
+            ns.adapter.close();
+        }
         // Let the close frames and disconnect handlers run.
         tokio::task::yield_now().await;
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::ack::{self, AckError, AckPayload, AckSender, EmitError};
-use crate::adapter::{Encoded, Room};
+use crate::adapter::{BroadcastPacket, Room, SocketInfo};
 use crate::client::ClientData;
 use crate::engine::{CloseReason, HandshakeInfo, Payload, Session};
 use crate::handler::{
@@ -23,8 +23,17 @@ use crate::namespace::NamespaceInner;
 use crate::operators::Operators;
 use crate::packet::Packet;
 
-/// A socket id, distinct from the Engine.IO session id.
-pub type SocketId = Arc<str>;
+pub use crate::adapter::SocketId;
+
+/// A packet encoded once for many sockets: the Socket.IO packet text and its binary
+/// attachments.
+#[derive(Clone, Debug)]
+pub(crate) struct Encoded {
+    /// The Socket.IO packet, as the Engine.IO message text.
+    pub(crate) text: hunchensocket_core::Utf8Bytes,
+    /// Binary attachments, sent after the text.
+    pub(crate) attachments: Vec<Bytes>,
+}
 
 /// Why a socket left its namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -98,6 +107,8 @@ pub(crate) struct SocketInner {
     next_ack: AtomicU64,
     connected: AtomicBool,
     extensions: Mutex<http::Extensions>,
+    /// The application's JSON data (`socket.data`), which other nodes see.
+    data: Mutex<Value>,
     /// Events received before the connection handler first yielded; `None` once it has.
     pending: Mutex<Option<Vec<PendingEvent>>>,
 }
@@ -178,6 +189,7 @@ impl Socket {
             next_ack: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
+            data: Mutex::new(Value::Object(Default::default())),
             pending: Mutex::new(Some(Vec::new())),
         }))
     }
@@ -306,13 +318,37 @@ impl Socket {
         T: Serialize + ?Sized,
     {
         let id = self.0.next_ack.fetch_add(1, Ordering::Relaxed);
+        let packet = event_packet(self.ns(), event, data, Some(id)).map_err(EmitError::from);
+        self.send_with_ack(id, packet, timeout)
+    }
+
+    /// Emits a packet made elsewhere (another node's broadcast) asking for an ack.
+    pub(crate) fn emit_packet_with_ack(
+        &self,
+        packet: &BroadcastPacket,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<RawArgs, AckError>> + Send + 'static {
+        let id = self.0.next_ack.fetch_add(1, Ordering::Relaxed);
+        let args = packet.data.clone();
+        let p = if packet.attachments.is_empty() {
+            Packet::event(self.ns(), args, Some(id))
+        } else {
+            Packet::binary_event(self.ns(), args, Some(id), packet.attachments.len())
+        };
+        self.send_with_ack(id, Ok((p, packet.attachments.clone())), timeout)
+    }
+
+    fn send_with_ack(
+        &self,
+        id: u64,
+        packet: Result<(Packet, Vec<Bytes>), EmitError>,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<RawArgs, AckError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         lock(&self.0.acks).insert(id, tx);
-        let sent = event_packet(self.ns(), event, data, Some(id))
-            .map_err(EmitError::from)
-            .and_then(|(packet, attachments)| {
-                send_packet(&self.0.session, &packet, attachments, false)
-            });
+        let sent = packet.and_then(|(packet, attachments)| {
+            send_packet(&self.0.session, &packet, attachments, false)
+        });
         let this = self.clone();
         async move {
             if let Err(e) = sent {
@@ -347,7 +383,7 @@ impl Socket {
 
     /// Everyone in the namespace but this socket.
     pub fn broadcast(&self) -> Operators {
-        Operators::new(self.0.ns.clone()).except_socket(self.0.id.clone())
+        Operators::new(self.0.ns.clone()).except(self.0.id.to_string())
     }
 
     /// Joins rooms.
@@ -377,6 +413,27 @@ impl Socket {
     /// Stores a value of type `T` on the socket (replacing the previous one of that type).
     pub fn set<T: Clone + Send + Sync + 'static>(&self, value: T) {
         lock(&self.0.extensions).insert(value);
+    }
+
+    /// Replaces the socket's JSON data (Socket.IO's `socket.data`), which other nodes see in
+    /// `fetch_sockets`.
+    pub fn set_data(&self, data: Value) {
+        *lock(&self.0.data) = data;
+    }
+
+    /// The socket's JSON data (`{}` until [`set_data`](Self::set_data)).
+    pub fn data(&self) -> Value {
+        lock(&self.0.data).clone()
+    }
+
+    /// What other nodes see of this socket: id, handshake, rooms, data.
+    pub fn info(&self) -> SocketInfo {
+        SocketInfo::new(
+            self.0.id.clone(),
+            crate::handshake::describe(self.handshake(), self.auth()),
+            self.rooms(),
+            self.data(),
+        )
     }
 
     /// The value of type `T` stored with [`set`](Self::set).

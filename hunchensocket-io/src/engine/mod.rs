@@ -20,6 +20,7 @@ use hunchensocket_core::{Body, PeerAddr, Upgrade};
 
 pub use packet::{Packet, Payload};
 pub(crate) use session::new_sid as new_id;
+pub(crate) use session::percent_decode;
 pub use session::{CloseReason, HandshakeInfo, SendError, Session, Sid};
 
 use session::{SessionOwner, Transport};

@@ -1,91 +1,9 @@
-//! Rooms and who a broadcast reaches: the [`Adapter`] trait, and the in-memory [`LocalAdapter`].
-//!
-//! Each namespace has one adapter behind `Arc<dyn Adapter>`, so no public type carries an
-//! adapter parameter. The in-memory adapter knows the sockets of this process only; an adapter
-//! for several server instances (Redis, say) also overrides the `remote_*` hooks, which the
-//! broadcast operators call with every broadcast, and `server_side_emit`.
+//! The in-memory adapter: the rooms of this node's sockets, and no other node.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
-use bytes::Bytes;
-use serde_json::Value;
-
-use crate::socket::SocketId;
-
-/// A room name.
-pub type Room = String;
-
-/// Who a broadcast is for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BroadcastOptions {
-    /// Sockets in any of these rooms; every socket of the namespace when empty.
-    pub rooms: Vec<Room>,
-    /// Minus the sockets in any of these rooms.
-    pub except: Vec<Room>,
-    /// Minus this socket (the sender of a `socket.broadcast()` / `socket.to(..)`).
-    pub except_socket: Option<SocketId>,
-    /// This process only, even with an adapter that spans several.
-    pub local: bool,
-    /// May be dropped for clients that are not keeping up.
-    pub volatile: bool,
-}
-
-/// A packet to broadcast, encoded once for all recipients: the Socket.IO packet text and its
-/// binary attachments.
-#[derive(Clone, Debug)]
-pub struct Encoded {
-    /// The Socket.IO packet, as the Engine.IO message text.
-    pub text: hunchensocket_core::Utf8Bytes,
-    /// Binary attachments, sent after the text.
-    pub attachments: Vec<Bytes>,
-}
-
-/// Errors of adapters that talk to other server instances.
-#[derive(Debug, thiserror::Error)]
-#[error("adapter: {0}")]
-pub struct AdapterError(pub String);
-
-/// Keeps the rooms of one namespace and says who a broadcast reaches.
-///
-/// Every socket is in a room named by its own id (as in Socket.IO), so a room-less broadcast
-/// reaches every socket the adapter knows.
-pub trait Adapter: Send + Sync + 'static {
-    /// Adds a socket to rooms.
-    fn add_all(&self, sid: &SocketId, rooms: &[Room]);
-    /// Removes a socket from a room.
-    fn del(&self, sid: &SocketId, room: &str);
-    /// Removes a socket from every room (it is leaving the namespace).
-    fn del_all(&self, sid: &SocketId);
-    /// The rooms a socket is in.
-    fn socket_rooms(&self, sid: &SocketId) -> Vec<Room>;
-    /// Every room with at least one local socket.
-    fn rooms(&self) -> Vec<Room>;
-    /// The local sockets a broadcast with `opts` reaches.
-    fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
-
-    /// Delivers a broadcast to the other server instances (nothing to do in-memory).
-    fn remote_broadcast(
-        &self,
-        _nsp: &str,
-        _packet: &Encoded,
-        _opts: &BroadcastOptions,
-    ) -> Result<(), AdapterError> {
-        Ok(())
-    }
-
-    /// Sends an event to the other server instances (not to clients); returns how many
-    /// instances were reached.
-    fn server_side_emit(
-        &self,
-        _nsp: &str,
-        _event: &str,
-        _args: &[Value],
-    ) -> Result<usize, AdapterError> {
-        Ok(0)
-    }
-}
+use super::{Adapter, BroadcastOptions, Room, SocketId};
 
 /// The in-memory adapter: rooms of this process.
 #[derive(Debug, Default)]
@@ -175,10 +93,7 @@ impl Adapter for LocalAdapter {
         let in_room = |sid: &SocketId, room: &str| {
             &**sid == room || st.rooms.get(room).is_some_and(|m| m.contains(sid))
         };
-        let excluded = |sid: &SocketId| {
-            opts.except_socket.as_ref() == Some(sid)
-                || opts.except.iter().any(|room| in_room(sid, room))
-        };
+        let excluded = |sid: &SocketId| opts.except.iter().any(|room| in_room(sid, room));
         if opts.rooms.is_empty() {
             return st
                 .sids
@@ -229,7 +144,7 @@ mod tests {
         );
         let opts = BroadcastOptions {
             rooms: vec!["red".into()],
-            except_socket: Some(sid("s1")),
+            except: vec!["s1".into()],
             ..Default::default()
         };
         assert_eq!(a.sockets(&opts), vec![sid("s2")]);

@@ -1,0 +1,331 @@
+//! The adapter API: who a broadcast reaches, on this node and on the others.
+//!
+//! A leaf of the crate: it deals in socket ids, rooms, options and packets, and knows nothing
+//! of [`Socket`](crate::Socket) or the server, so an adapter crate (Redis, say) depends on this
+//! module alone.
+//!
+//! Each namespace has one [`Adapter`] behind `Arc<dyn Adapter>`, made by the server's
+//! [`AdapterFactory`]. The adapter keeps the rooms of this node's sockets and, when it spans
+//! several server processes, carries broadcasts and cluster requests to the others. What it
+//! needs done to this node's sockets (deliver a packet from another node, describe sockets,
+//! disconnect them, run a server-side event handler) it asks of the namespace through
+//! [`Local`]. The in-memory [`LocalAdapter`] keeps rooms and has no other node.
+//!
+//! Operations that wait for other nodes return a [`Remote`]: what answered within the timeout,
+//! and an error saying what did not.
+
+mod local;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+pub use local::LocalAdapter;
+
+/// A room name.
+pub type Room = String;
+
+/// A socket id (distinct from the Engine.IO session id).
+pub type SocketId = Arc<str>;
+
+/// A boxed future, as the adapter's asynchronous operations return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Who a broadcast or a cluster operation is for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastOptions {
+    /// Sockets in any of these rooms; every socket of the namespace when empty.
+    pub rooms: Vec<Room>,
+    /// Minus the sockets in any of these rooms (a socket id excludes that socket: every socket
+    /// is in the room named by its own id).
+    pub except: Vec<Room>,
+    /// This node only, even with an adapter that spans several.
+    pub local: bool,
+    /// May be dropped for clients that are not keeping up.
+    pub volatile: bool,
+    /// How long acks (or answers from other nodes) are awaited, when that was chosen.
+    pub timeout: Option<Duration>,
+}
+
+impl BroadcastOptions {
+    /// Options for the sockets in `rooms`.
+    pub fn to(rooms: impl IntoIterator<Item = Room>) -> Self {
+        BroadcastOptions {
+            rooms: rooms.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// An event packet for many sockets: `data` is `[event, ...args]`, binary arguments stand as
+/// `{"_placeholder":true,"num":N}` for `attachments[N]`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BroadcastPacket {
+    /// The namespace.
+    pub nsp: String,
+    /// The event name, then its arguments.
+    pub data: Vec<Value>,
+    /// The binary arguments the placeholders refer to.
+    pub attachments: Vec<Bytes>,
+}
+
+impl BroadcastPacket {
+    /// A packet of `data` (event name first) in namespace `nsp`.
+    pub fn new(nsp: impl Into<String>, data: Vec<Value>, attachments: Vec<Bytes>) -> Self {
+        BroadcastPacket {
+            nsp: nsp.into(),
+            data,
+            attachments,
+        }
+    }
+}
+
+/// A socket as other nodes see it (Socket.IO's `RemoteSocket` data).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// The socket id.
+    pub id: SocketId,
+    /// The handshake as Socket.IO describes it: `headers`, `time`, `address`, `xdomain`,
+    /// `secure`, `issued`, `url`, `query`, `auth`.
+    pub handshake: Value,
+    /// Its rooms, its own id among them.
+    pub rooms: Vec<Room>,
+    /// The application's data on it (`socket.data`).
+    pub data: Value,
+}
+
+impl SocketInfo {
+    /// A description of socket `id`.
+    pub fn new(id: SocketId, handshake: Value, rooms: Vec<Room>, data: Value) -> Self {
+        SocketInfo {
+            id,
+            handshake,
+            rooms,
+            data,
+        }
+    }
+}
+
+/// Why an adapter operation failed, in whole or in part.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// Not every node answered in time.
+    #[error("timed out: {answered} of {expected} answers came")]
+    Timeout {
+        /// Answers that came.
+        answered: usize,
+        /// Answers that were expected.
+        expected: usize,
+    },
+    /// The shared engine (Redis, say) could not be reached.
+    #[error("adapter backend unavailable: {0}")]
+    Unavailable(String),
+    /// A message could not be encoded for the other nodes.
+    #[error("cannot encode for other nodes: {0}")]
+    Encode(String),
+}
+
+/// What other nodes answered: every answer that came, and an error when not all did.
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct Remote<T> {
+    /// The answers that came.
+    pub value: T,
+    /// Why some answers are missing, if any are.
+    pub error: Option<AdapterError>,
+}
+
+impl<T> Remote<T> {
+    /// Every answer came.
+    pub fn complete(value: T) -> Self {
+        Remote { value, error: None }
+    }
+
+    /// `Ok` when every answer came, else the error with the answers that did.
+    pub fn into_result(self) -> Result<T, PartialError<T>> {
+        match self.error {
+            None => Ok(self.value),
+            Some(error) => Err(PartialError {
+                error,
+                partial: self.value,
+            }),
+        }
+    }
+}
+
+impl<T: Default> Default for Remote<T> {
+    fn default() -> Self {
+        Remote::complete(T::default())
+    }
+}
+
+/// A cluster operation that did not fully succeed: why, and what answered.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{error}")]
+pub struct PartialError<T> {
+    /// What went wrong.
+    pub error: AdapterError,
+    /// The answers that came all the same.
+    pub partial: T,
+}
+
+/// Calls back with each ack answer (its first argument).
+pub type AckCallback = Arc<dyn Fn(Value) + Send + Sync>;
+
+/// Answers one server-side event from another node (called at most once).
+pub type ServerAck = Box<dyn FnOnce(Vec<Value>) + Send>;
+
+/// What an adapter asks of the namespace it serves on this node. Implemented by the server.
+pub trait Local: Send + Sync + 'static {
+    /// Delivers `packet` to these local sockets.
+    fn emit(&self, sids: &[SocketId], packet: &BroadcastPacket, volatile: bool);
+    /// Delivers `packet` to these local sockets, each asked for an ack; every answer that
+    /// comes within `timeout` is passed to `on_ack`. Returns how many sockets were asked.
+    fn emit_with_ack(
+        &self,
+        sids: &[SocketId],
+        packet: &BroadcastPacket,
+        timeout: Duration,
+        on_ack: AckCallback,
+    ) -> usize;
+    /// Describes these local sockets (those still connected).
+    fn describe(&self, sids: &[SocketId]) -> Vec<SocketInfo>;
+    /// Disconnects these local sockets from the namespace, or closes their whole connection
+    /// when `close`.
+    fn disconnect(&self, sids: &[SocketId], close: bool);
+    /// Runs the handler of a server-side event another node sent (`data` is `[event,
+    /// ...args]`); `ack` is there when the sender waits for an answer.
+    fn server_event(&self, data: Vec<Value>, ack: Option<ServerAck>);
+}
+
+/// Keeps the rooms of one namespace on this node, and reaches the other nodes if there are any.
+///
+/// The room methods are about this node's sockets. Every socket is in a room named by its own
+/// id, so a room-less broadcast reaches every socket the adapter knows. The methods below them
+/// are about the other nodes and do nothing in-memory; the server calls them besides doing the
+/// local part itself.
+pub trait Adapter: Send + Sync + 'static {
+    /// Adds a local socket to rooms.
+    fn add_all(&self, sid: &SocketId, rooms: &[Room]);
+    /// Removes a local socket from a room.
+    fn del(&self, sid: &SocketId, room: &str);
+    /// Removes a local socket from every room (it is leaving the namespace).
+    fn del_all(&self, sid: &SocketId);
+    /// The rooms a local socket is in.
+    fn socket_rooms(&self, sid: &SocketId) -> Vec<Room>;
+    /// Every room with at least one local socket.
+    fn rooms(&self) -> Vec<Room>;
+    /// The local sockets that `opts` selects.
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
+
+    /// Completes when the adapter can reach the other nodes (subscriptions made).
+    fn ready(&self) -> BoxFuture<Result<(), AdapterError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Carries a broadcast to the other nodes.
+    fn broadcast(
+        &self,
+        _packet: &BroadcastPacket,
+        _opts: &BroadcastOptions,
+    ) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// Carries a broadcast that wants acks to the other nodes; gives the acks of their clients
+    /// (each one's first argument) that came within `timeout`.
+    fn broadcast_with_ack(
+        &self,
+        _packet: &BroadcastPacket,
+        _opts: &BroadcastOptions,
+        _timeout: Duration,
+    ) -> BoxFuture<Remote<Vec<Value>>> {
+        Box::pin(std::future::ready(Remote::default()))
+    }
+
+    /// The sockets of the other nodes that `opts` selects.
+    fn fetch_sockets(&self, _opts: &BroadcastOptions) -> BoxFuture<Remote<Vec<SocketInfo>>> {
+        Box::pin(std::future::ready(Remote::default()))
+    }
+
+    /// Makes the sockets of the other nodes that `opts` selects join `rooms`.
+    fn add_sockets(&self, _opts: &BroadcastOptions, _rooms: &[Room]) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// Makes the sockets of the other nodes that `opts` selects leave `rooms`.
+    fn del_sockets(&self, _opts: &BroadcastOptions, _rooms: &[Room]) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// Disconnects the sockets of the other nodes that `opts` selects (their whole connection
+    /// when `close`).
+    fn disconnect_sockets(
+        &self,
+        _opts: &BroadcastOptions,
+        _close: bool,
+    ) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// The rooms of the other nodes.
+    fn all_rooms(&self) -> BoxFuture<Remote<Vec<Room>>> {
+        Box::pin(std::future::ready(Remote::default()))
+    }
+
+    /// Sends a server-side event (`data` is `[event, ...args]`) to the other nodes.
+    fn server_side_emit(&self, _data: &[Value]) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// Sends a server-side event to the other nodes and gives their answers (each one's
+    /// arguments) that came within `timeout`.
+    fn server_side_emit_with_ack(
+        &self,
+        _data: &[Value],
+        _timeout: Duration,
+    ) -> BoxFuture<Remote<Vec<Vec<Value>>>> {
+        Box::pin(std::future::ready(Remote::default()))
+    }
+
+    /// How many server nodes share this namespace, this one included.
+    fn server_count(&self) -> BoxFuture<usize> {
+        Box::pin(std::future::ready(1))
+    }
+
+    /// The namespace is going away: stop listening to the other nodes.
+    fn close(&self) {}
+}
+
+/// Makes the adapter of each namespace.
+pub trait AdapterFactory: Send + Sync + 'static {
+    /// The adapter of namespace `nsp`; `local` reaches that namespace's sockets on this node.
+    fn create(&self, nsp: &str, local: Weak<dyn Local>) -> Arc<dyn Adapter>;
+}
+
+impl<F> AdapterFactory for F
+where
+    F: Fn(&str, Weak<dyn Local>) -> Arc<dyn Adapter> + Send + Sync + 'static,
+{
+    fn create(&self, nsp: &str, local: Weak<dyn Local>) -> Arc<dyn Adapter> {
+        self(nsp, local)
+    }
+}
+
+/// The in-memory adapter's factory: rooms of this process, no other node.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InMemory;
+
+impl AdapterFactory for InMemory {
+    fn create(&self, _nsp: &str, _local: Weak<dyn Local>) -> Arc<dyn Adapter> {
+        Arc::new(LocalAdapter::new())
+    }
+}
