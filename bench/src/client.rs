@@ -146,7 +146,10 @@ impl Conn {
         self.stream.write_all(req.as_bytes()).await?;
         let head = self.read_head().await?;
         if !head.starts_with("HTTP/1.1 101") {
-            return Err(bad(format!("upgrade refused: {}", head.lines().next().unwrap_or(""))));
+            return Err(bad(format!(
+                "upgrade refused: {}",
+                head.lines().next().unwrap_or("")
+            )));
         }
         Ok(())
     }
@@ -162,7 +165,10 @@ impl Conn {
         self.stream.write_all(&req).await?;
         let head = self.read_head().await?;
         if !head.starts_with("HTTP/1.1 101") {
-            return Err(bad(format!("hixie-76 upgrade refused: {}", head.lines().next().unwrap_or(""))));
+            return Err(bad(format!(
+                "hixie-76 upgrade refused: {}",
+                head.lines().next().unwrap_or("")
+            )));
         }
         self.fill(16).await?;
         if &self.buf[self.start..self.start + 16] != HIXIE_ANSWER {
@@ -208,7 +214,10 @@ impl Conn {
         }
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed",
+            ));
         }
         self.end += n;
         self.bytes_in += n as u64;
@@ -260,7 +269,11 @@ impl Conn {
             }
             if data[0] == 0xff && data[1] == 0x00 {
                 self.start += 2;
-                return Ok(Some(Frame { opcode: CLOSE, start: 0, end: 0 }));
+                return Ok(Some(Frame {
+                    opcode: CLOSE,
+                    start: 0,
+                    end: 0,
+                }));
             }
             if data[0] != 0x00 {
                 return Err(bad("unexpected hixie-76 frame type"));
@@ -268,7 +281,11 @@ impl Conn {
             let Some(i) = data[1..].iter().position(|&b| b == 0xff) else {
                 return Ok(None);
             };
-            let f = Frame { opcode: TEXT, start: self.start + 1, end: self.start + 1 + i };
+            let f = Frame {
+                opcode: TEXT,
+                start: self.start + 1,
+                end: self.start + 1 + i,
+            };
             self.start += i + 2;
             return Ok(Some(f));
         }
@@ -299,12 +316,21 @@ impl Conn {
             return Ok(None);
         }
         if masked {
-            let key = [data[key_at], data[key_at + 1], data[key_at + 2], data[key_at + 3]];
+            let key = [
+                data[key_at],
+                data[key_at + 1],
+                data[key_at + 2],
+                data[key_at + 3],
+            ];
             for (i, b) in data[hdr..hdr + len].iter_mut().enumerate() {
                 *b ^= key[i % 4];
             }
         }
-        let f = Frame { opcode, start: self.start + hdr, end: self.start + hdr + len };
+        let f = Frame {
+            opcode,
+            start: self.start + hdr,
+            end: self.start + hdr + len,
+        };
         self.start += hdr + len;
         Ok(Some(f))
     }

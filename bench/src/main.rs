@@ -60,7 +60,10 @@ impl Mode {
             Mode::Quick => (200, 800),
             Mode::Full => (500, 2000),
         };
-        Timing { warmup: Duration::from_millis(w), measure: Duration::from_millis(m) }
+        Timing {
+            warmup: Duration::from_millis(w),
+            measure: Duration::from_millis(m),
+        }
     }
     /// Session counts: the workload's own in quick and full, small ones in smoke.
     fn sessions(self, n: usize) -> usize {
@@ -87,13 +90,21 @@ enum Family {
 }
 
 fn peers(family: Family, extra: bool) -> Vec<Peer> {
-    let rust = |name, kind, workers, proto| Peer { name, launch: Launch::Rust { kind, workers }, proto };
+    let rust = |name, kind, workers, proto| Peer {
+        name,
+        launch: Launch::Rust { kind, workers },
+        proto,
+    };
     match family {
         Family::SocketIo => {
             let mut v = vec![
                 rust("hunchensocket", "io", 1, Proto::SocketIo),
                 rust("socketioxide", "sioxide", 1, Proto::SocketIo),
-                Peer { name: "node-socketio", launch: Launch::Node, proto: Proto::SocketIo },
+                Peer {
+                    name: "node-socketio",
+                    launch: Launch::Node,
+                    proto: Proto::SocketIo,
+                },
             ];
             if extra {
                 v.push(rust("hunchensocket-ct", "io", 0, Proto::SocketIo));
@@ -138,6 +149,7 @@ pub struct Workload {
     pub about: &'static str,
 }
 
+#[rustfmt::skip] // a table: one workload to two lines reads better than rustfmt's eight
 fn all_workloads() -> Vec<Workload> {
     use Family::*;
     use Kind::*;
@@ -180,24 +192,42 @@ fn medians(runs: &[Metrics]) -> Metrics {
             let mut v: Vec<f64> = runs.iter().filter_map(|m| m.get(key).copied()).collect();
             v.sort_by(f64::total_cmp);
             let mid = v.len() / 2;
-            let med = if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
+            let med = if v.len() % 2 == 1 {
+                v[mid]
+            } else {
+                (v[mid - 1] + v[mid]) / 2.0
+            };
             out.insert(key.clone(), med);
         }
     }
     out
 }
 
-async fn run_one(w: &Workload, peer: &Peer, mode: Mode, server: &Server) -> Result<Metrics, String> {
+async fn run_one(
+    w: &Workload,
+    peer: &Peer,
+    mode: Mode,
+    server: &Server,
+) -> Result<Metrics, String> {
     let timing = mode.timing();
     match w.kind {
         Kind::Echo { sessions, inflight } => {
-            workloads::echo(server, peer.proto, mode.sessions(sessions), inflight, timing).await
+            workloads::echo(
+                server,
+                peer.proto,
+                mode.sessions(sessions),
+                inflight,
+                timing,
+            )
+            .await
         }
         Kind::AckLatency { sessions, rate } => {
             let rate = if mode == Mode::Smoke { 200.0 } else { rate };
             workloads::ack_latency(server, mode.sessions(sessions), rate, timing).await
         }
-        Kind::Broadcast { sessions } => workloads::broadcast(server, mode.sessions(sessions), timing).await,
+        Kind::Broadcast { sessions } => {
+            workloads::broadcast(server, mode.sessions(sessions), timing).await
+        }
         Kind::IdleMemory { sessions } => {
             let settle = match mode {
                 Mode::Smoke => Duration::from_millis(100),
@@ -219,10 +249,18 @@ fn smoke_check(w: &Workload, peer: &Peer, m: &Metrics) -> Result<(), String> {
         return Err(format!("{} / {}: no messages moved", w.name, peer.name));
     }
     if get("errors") > 0.0 {
-        return Err(format!("{} / {}: {} sessions failed", w.name, peer.name, get("errors")));
+        return Err(format!(
+            "{} / {}: {} sessions failed",
+            w.name,
+            peer.name,
+            get("errors")
+        ));
     }
     if matches!(w.kind, Kind::Broadcast { .. }) && get("complete_ticks") < 1.0 {
-        return Err(format!("{} / {}: a tick missed some members", w.name, peer.name));
+        return Err(format!(
+            "{} / {}: a tick missed some members",
+            w.name, peer.name
+        ));
     }
     Ok(())
 }
@@ -244,10 +282,22 @@ fn compare(args: &[String]) -> Result<(), String> {
             "--full" => mode = Mode::Full,
             "--extra" => extra = true,
             "--only" => {
-                only = Some(it.next().ok_or("--only needs a list")?.split(',').map(String::from).collect())
+                only = Some(
+                    it.next()
+                        .ok_or("--only needs a list")?
+                        .split(',')
+                        .map(String::from)
+                        .collect(),
+                )
             }
             "--peers" => {
-                only_peers = Some(it.next().ok_or("--peers needs a list")?.split(',').map(String::from).collect())
+                only_peers = Some(
+                    it.next()
+                        .ok_or("--peers needs a list")?
+                        .split(',')
+                        .map(String::from)
+                        .collect(),
+                )
             }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -265,7 +315,11 @@ fn compare(args: &[String]) -> Result<(), String> {
     let nofile = procs::raise_nofile_limit();
     let cpus = procs::cpus();
     // Server on CPU 0, load generator on CPU 1; with fewer CPUs, nothing is pinned.
-    let (server_cpu, pinned) = if cpus >= 2 { (Some(0), procs::pin_to_cpu(1)) } else { (None, false) };
+    let (server_cpu, pinned) = if cpus >= 2 {
+        (Some(0), procs::pin_to_cpu(1))
+    } else {
+        (None, false)
+    };
     let out_dir = target_dir();
     std::fs::create_dir_all(out_dir.join("logs")).map_err(|e| e.to_string())?;
     let out_dir = out_dir.canonicalize().unwrap_or(out_dir);
@@ -318,15 +372,20 @@ fn compare(args: &[String]) -> Result<(), String> {
                             w.unit,
                             t.elapsed().as_secs_f64()
                         );
-                        if mode == Mode::Smoke {
-                            if let Err(e) = smoke_check(w, p, &m) {
-                                failures.push(e);
-                            }
+                        if mode == Mode::Smoke
+                            && let Err(e) = smoke_check(w, p, &m)
+                        {
+                            failures.push(e);
                         }
                         runs.entry(p.name).or_default().push(m);
                     }
                     Err(e) => {
-                        eprintln!("  {:<16} {:<22} run {} FAILED: {e}", w.name, p.name, run + 1);
+                        eprintln!(
+                            "  {:<16} {:<22} run {} FAILED: {e}",
+                            w.name,
+                            p.name,
+                            run + 1
+                        );
                         failures.push(format!("{} / {}: {e}", w.name, p.name));
                     }
                 }
@@ -342,12 +401,18 @@ fn compare(args: &[String]) -> Result<(), String> {
 
     let json = report::json(&machine, mode.name(), mode.runs(), &results, elapsed);
     let json_path = out_dir.join("results.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&json).unwrap_or_default())
-        .map_err(|e| format!("{}: {e}", json_path.display()))?;
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", json_path.display()))?;
     let svg_path = out_dir.join("ratios.svg");
     std::fs::write(&svg_path, report::svg(&results, mode.name()))
         .map_err(|e| format!("{}: {e}", svg_path.display()))?;
-    println!("{}", report::markdown(&results, &machine, mode.name(), mode.runs()));
+    println!(
+        "{}",
+        report::markdown(&results, &machine, mode.name(), mode.runs())
+    );
     eprintln!(
         "bench: {} in {:.1} s; wrote {} and {}",
         mode.name(),
@@ -357,11 +422,18 @@ fn compare(args: &[String]) -> Result<(), String> {
     );
     if failures.is_empty() {
         if mode == Mode::Smoke {
-            println!("bench-smoke: ok ({} peer results, every step moved messages)", results.iter().map(|(_, p)| p.len()).sum::<usize>());
+            println!(
+                "bench-smoke: ok ({} peer results, every step moved messages)",
+                results.iter().map(|(_, p)| p.len()).sum::<usize>()
+            );
         }
         Ok(())
     } else {
-        Err(format!("{} step(s) failed:\n  {}", failures.len(), failures.join("\n  ")))
+        Err(format!(
+            "{} step(s) failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ))
     }
 }
 

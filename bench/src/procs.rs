@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 pub fn raise_nofile_limit() -> u64 {
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 0;
         }
@@ -19,7 +22,7 @@ pub fn raise_nofile_limit() -> u64 {
             lim.rlim_cur = lim.rlim_max;
             let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
-        lim.rlim_cur as u64
+        lim.rlim_cur
     }
 }
 
@@ -120,7 +123,9 @@ impl Server {
             Launch::Rust { kind, workers } => {
                 let exe = std::env::current_exe().map_err(|e| e.to_string())?;
                 let mut c = Command::new(exe);
-                c.arg(format!("serve-{kind}")).arg("--workers").arg(workers.to_string());
+                c.arg(format!("serve-{kind}"))
+                    .arg("--workers")
+                    .arg(workers.to_string());
                 c
             }
             Launch::Node => {
@@ -130,7 +135,9 @@ impl Server {
             }
         };
         let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log_file);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
         // In the child before exec: die with the harness (no server outlives an interrupted
         // run), and, like `taskset -c CPU`, run on `cpu` only.
         // SAFETY: prctl and sched_setaffinity are async-signal-safe; nothing is allocated here.
@@ -140,14 +147,17 @@ impl Server {
                 if let Some(cpu) = cpu {
                     let mut set: libc::cpu_set_t = std::mem::zeroed();
                     libc::CPU_SET(cpu, &mut set);
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+                    {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|e| format!("starting {launch:?}: {e}"))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("starting {launch:?}: {e}"))?;
         let pid = child.id();
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();

@@ -16,10 +16,18 @@ pub fn machine(cpus: usize, pinned: bool) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let pin = if pinned { "server CPU 0, load generator CPU 1" } else { "not pinned" };
+    let pin = if pinned {
+        "server CPU 0, load generator CPU 1"
+    } else {
+        "not pinned"
+    };
     format!("{model}, {cpus} CPUs, Linux {} ({pin})", kernel.trim())
 }
 
@@ -67,7 +75,8 @@ pub fn json(machine: &str, mode: &str, runs: usize, results: &Results, elapsed: 
             let mut by_peer = Map::new();
             let mut ratios = Map::new();
             for (p, m) in peers {
-                let mut fig: Map<String, Value> = m.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                let mut fig: Map<String, Value> =
+                    m.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                 if let Some(r) = ratio(w, reference, m) {
                     fig.insert("ratio".into(), json!(r));
                     ratios.insert(p.name.into(), json!(r));
@@ -98,9 +107,17 @@ pub fn json(machine: &str, mode: &str, runs: usize, results: &Results, elapsed: 
 /// The secondary figures shown under each workload's headline.
 fn secondary(w: &Workload) -> &'static [&'static str] {
     match w.metric {
-        "ops_per_s" => &["server_cpu_us_per_op", "server_cpu_util", "loadgen_cpu_util"],
+        "ops_per_s" => &[
+            "server_cpu_us_per_op",
+            "server_cpu_util",
+            "loadgen_cpu_util",
+        ],
         "p99_us" => &["p50_us", "p999_us", "server_cpu_us_per_op"],
-        "server_cpu_us_per_delivery" => &["last_delivery_p50_ms", "last_delivery_p99_ms", "complete_ticks"],
+        "server_cpu_us_per_delivery" => &[
+            "last_delivery_p50_ms",
+            "last_delivery_p99_ms",
+            "complete_ticks",
+        ],
         "rss_per_session_bytes" => &["rss_base_mib", "rss_loaded_mib"],
         "sessions_per_s" => &["server_cpu_us_per_session"],
         _ => &[],
@@ -119,8 +136,14 @@ pub fn markdown(results: &Results, machine: &str, mode: &str, runs: usize) -> St
         }
     }
     let mut s = String::new();
-    let _ = writeln!(s, "\n### hunchensocket vs peers ({mode}, {runs} run(s) per peer, medians)\n");
-    let _ = writeln!(s, "Machine: {machine}. Ratios are peer / hunchensocket on the headline figure.\n");
+    let _ = writeln!(
+        s,
+        "\n### hunchensocket vs peers ({mode}, {runs} run(s) per peer, medians)\n"
+    );
+    let _ = writeln!(
+        s,
+        "Machine: {machine}. Ratios are peer / hunchensocket on the headline figure.\n"
+    );
     let _ = write!(s, "| workload | figure |");
     for n in &names {
         let _ = write!(s, " {n} |");
@@ -133,7 +156,8 @@ pub fn markdown(results: &Results, machine: &str, mode: &str, runs: usize) -> St
     for (w, peers) in results {
         let reference = ours(peers);
         let arrow = if w.higher_is_better { "↑" } else { "↓" };
-        let mut rows: Vec<(String, &str, bool)> = vec![(format!("{} ({}) {arrow}", w.metric, w.unit), w.metric, true)];
+        let mut rows: Vec<(String, &str, bool)> =
+            vec![(format!("{} ({}) {arrow}", w.metric, w.unit), w.metric, true)];
         for k in secondary(w) {
             rows.push((k.to_string(), k, false));
         }
@@ -144,10 +168,11 @@ pub fn markdown(results: &Results, machine: &str, mode: &str, runs: usize) -> St
                 let cell = peers.iter().find(|(p, _)| p.name == *n).and_then(|(_, m)| {
                     let v = m.get(*key)?;
                     let mut c = fmt_num(*v);
-                    if *headline && *n != OURS {
-                        if let Some(r) = ratio(w, reference, m) {
-                            let _ = write!(c, " ({r:.2}×)");
-                        }
+                    if *headline
+                        && *n != OURS
+                        && let Some(r) = ratio(w, reference, m)
+                    {
+                        let _ = write!(c, " ({r:.2}×)");
                     }
                     Some(c)
                 });
@@ -160,17 +185,21 @@ pub fn markdown(results: &Results, machine: &str, mode: &str, runs: usize) -> St
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A horizontal bar chart of every peer's ratio to ours (ours is the line at 1.0), one group
 /// of bars per workload, on a log scale from 1/8 to 8.
 pub fn svg(results: &Results, mode: &str) -> String {
-    const PALETTE: [&str; 8] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+    const PALETTE: [&str; 8] = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    ];
     let (left, width, bar, gap) = (260.0, 520.0, 14.0, 12.0);
     let lo = (1.0f64 / 8.0).log2();
     let hi = 8.0f64.log2();
-    let x_of = |r: f64| left + (r.max(1.0 / 8.0).min(8.0).log2() - lo) / (hi - lo) * width;
+    let x_of = |r: f64| left + (r.clamp(1.0 / 8.0, 8.0).log2() - lo) / (hi - lo) * width;
     let mut peer_names: Vec<&str> = Vec::new();
     for (_, peers) in results {
         for (p, _) in peers {
@@ -179,7 +208,9 @@ pub fn svg(results: &Results, mode: &str) -> String {
             }
         }
     }
-    let color = |name: &str| PALETTE[peer_names.iter().position(|n| *n == name).unwrap_or(0) % PALETTE.len()];
+    let color = |name: &str| {
+        PALETTE[peer_names.iter().position(|n| *n == name).unwrap_or(0) % PALETTE.len()]
+    };
     let mut body = String::new();
     let mut y = 60.0;
     for (w, peers) in results {
@@ -189,13 +220,22 @@ pub fn svg(results: &Results, mode: &str) -> String {
             .filter(|(p, _)| p.name != OURS)
             .filter_map(|(p, m)| ratio(w, reference, m).map(|r| (p.name, r)))
             .collect();
-        let arrow = if w.higher_is_better { "higher is better" } else { "lower is better" };
+        let arrow = if w.higher_is_better {
+            "higher is better"
+        } else {
+            "lower is better"
+        };
         let group_h = (bars.len().max(1) as f64) * bar;
         let _ = writeln!(
             body,
             r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="12">{}</text><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="10" fill="#666">{} ({})</text>"##,
-            left - 8.0, y + group_h / 2.0 - 2.0, xml_escape(w.name),
-            left - 8.0, y + group_h / 2.0 + 11.0, xml_escape(w.metric), arrow
+            left - 8.0,
+            y + group_h / 2.0 - 2.0,
+            xml_escape(w.name),
+            left - 8.0,
+            y + group_h / 2.0 + 11.0,
+            xml_escape(w.metric),
+            arrow
         );
         for (i, (name, r)) in bars.iter().enumerate() {
             let by = y + i as f64 * bar;
@@ -203,8 +243,13 @@ pub fn svg(results: &Results, mode: &str) -> String {
             let _ = writeln!(
                 body,
                 r#"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {r:.3}×</title></rect><text x="{:.1}" y="{:.1}" font-size="10">{r:.2}×</text>"#,
-                by + 1.0, (x1 - x0).max(1.0), bar - 2.0, color(name), xml_escape(name),
-                x1 + 4.0, by + bar - 3.0
+                by + 1.0,
+                (x1 - x0).max(1.0),
+                bar - 2.0,
+                color(name),
+                xml_escape(name),
+                x1 + 4.0,
+                by + bar - 3.0
             );
         }
         y += group_h + gap;
@@ -223,7 +268,11 @@ pub fn svg(results: &Results, mode: &str) -> String {
     );
     for r in [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0] {
         let x = x_of(r);
-        let (stroke, w) = if r == 1.0 { ("#000", 1.5) } else { ("#ddd", 1.0) };
+        let (stroke, w) = if r == 1.0 {
+            ("#000", 1.5)
+        } else {
+            ("#ddd", 1.0)
+        };
         let _ = writeln!(
             s,
             r##"<line x1="{x:.1}" y1="44" x2="{x:.1}" y2="{:.1}" stroke="{stroke}" stroke-width="{w}"/><text x="{x:.1}" y="40" font-size="10" text-anchor="middle">{r}</text>"##,
@@ -236,7 +285,11 @@ pub fn svg(results: &Results, mode: &str) -> String {
         let _ = writeln!(
             s,
             r#"<rect x="{left}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#,
-            ly - 10.0, color(name), left + 18.0, ly, xml_escape(name)
+            ly - 10.0,
+            color(name),
+            left + 18.0,
+            ly,
+            xml_escape(name)
         );
     }
     s.push_str("</svg>\n");

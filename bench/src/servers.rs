@@ -29,7 +29,9 @@ fn runtime(workers: usize) -> tokio::runtime::Runtime {
 }
 
 async fn listen() -> TcpListener {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on {addr}");
@@ -45,7 +47,11 @@ pub fn serve(kind: &str, workers: usize) -> Result<(), String> {
         "echo" => rt.block_on(hunchensocket_echo_server()),
         "sioxide" => rt.block_on(socketioxide_server()),
         "fws" => rt.block_on(fastwebsockets_server()),
-        other => return Err(format!("unknown server kind {other:?} (io, echo, sioxide, fws)")),
+        other => {
+            return Err(format!(
+                "unknown server kind {other:?} (io, echo, sioxide, fws)"
+            ));
+        }
     }
     .map_err(|e| format!("serve-{kind}: {e}"))
 }
@@ -114,9 +120,12 @@ async fn socketioxide_server() -> std::io::Result<()> {
         socket.on("echo", async |Data::<Value>(data), ack: AckSender| {
             let _ = ack.send(&data);
         });
-        socket.on("echo-emit", async |socket: SocketRef, Data::<Value>(data)| {
-            let _ = socket.emit("echo", &data);
-        });
+        socket.on(
+            "echo-emit",
+            async |socket: SocketRef, Data::<Value>(data)| {
+                let _ = socket.emit("echo", &data);
+            },
+        );
         socket.on(
             "join",
             async |socket: SocketRef, Data::<String>(room), ack: AckSender| {

@@ -164,11 +164,20 @@ pub async fn echo(
     let cpu = (cpu1 - cpu0) as f64;
     let mut m = Metrics::new();
     m.insert("ops_per_s".into(), ops / secs);
-    m.insert("server_cpu_us_per_op".into(), if ops > 0.0 { cpu / ops } else { 0.0 });
+    m.insert(
+        "server_cpu_us_per_op".into(),
+        if ops > 0.0 { cpu / ops } else { 0.0 },
+    );
     m.insert("server_cpu_util".into(), cpu / (secs * 1e6));
     // Near 1.0, the load generator (one thread) and not the server is the limit.
-    m.insert("loadgen_cpu_util".into(), (gen1 - gen0) as f64 / (secs * 1e6));
-    m.insert("mib_in_per_s".into(), (bytes1 - bytes0) as f64 / secs / (1 << 20) as f64);
+    m.insert(
+        "loadgen_cpu_util".into(),
+        (gen1 - gen0) as f64 / (secs * 1e6),
+    );
+    m.insert(
+        "mib_in_per_s".into(),
+        (bytes1 - bytes0) as f64 / secs / (1 << 20) as f64,
+    );
     m.insert("ops".into(), ops);
     m.insert("errors".into(), counters.errors.load(Relaxed) as f64);
     Ok(m)
@@ -272,13 +281,13 @@ pub async fn ack_latency(
                         f = conn.read_data() => {
                             let f = f?;
                             let now = Instant::now();
-                            if let Some(id) = client::ack_id(conn.payload(f)).filter(|&id| id < IDS) {
-                                if let Some(at) = sent[id].take() {
-                                    if at >= measure_from && at < measure_until {
-                                        hist.record((now - at).as_micros() as u64);
-                                        counters.ops.fetch_add(1, Relaxed);
-                                    }
-                                }
+                            if let Some(id) = client::ack_id(conn.payload(f)).filter(|&id| id < IDS)
+                                && let Some(at) = sent[id].take()
+                                && at >= measure_from
+                                && at < measure_until
+                            {
+                                hist.record((now - at).as_micros() as u64);
+                                counters.ops.fetch_add(1, Relaxed);
                             }
                         }
                     }
@@ -304,8 +313,18 @@ pub async fn ack_latency(
     m.insert("p50_us".into(), hist.quantile(0.5));
     m.insert("p99_us".into(), hist.quantile(0.99));
     m.insert("p999_us".into(), hist.quantile(0.999));
-    m.insert("answered".into(), if expected > 0.0 { acks / expected } else { 0.0 });
-    m.insert("server_cpu_us_per_op".into(), if acks > 0.0 { (cpu1 - cpu0) as f64 / acks } else { 0.0 });
+    m.insert(
+        "answered".into(),
+        if expected > 0.0 { acks / expected } else { 0.0 },
+    );
+    m.insert(
+        "server_cpu_us_per_op".into(),
+        if acks > 0.0 {
+            (cpu1 - cpu0) as f64 / acks
+        } else {
+            0.0
+        },
+    );
     m.insert("ops".into(), acks);
     m.insert("errors".into(), counters.errors.load(Relaxed) as f64);
     Ok(m)
@@ -350,7 +369,13 @@ pub async fn broadcast(
         }));
     }
     let requests: Vec<Vec<u8>> = (0..ticks)
-        .map(|n| client::encode(Proto::SocketIo, TEXT, format!("42[\"bcast\",\"bench\",{n}]").as_bytes()))
+        .map(|n| {
+            client::encode(
+                Proto::SocketIo,
+                TEXT,
+                format!("42[\"bcast\",\"bench\",{n}]").as_bytes(),
+            )
+        })
         .collect();
     let mut sent_ns = vec![0u64; ticks];
     let first = Instant::now() + Duration::from_millis(10);
@@ -391,11 +416,18 @@ pub async fn broadcast(
     let mut m = Metrics::new();
     m.insert(
         "server_cpu_us_per_delivery".into(),
-        if deliveries > 0 { (cpu1 - cpu0) as f64 / deliveries as f64 } else { 0.0 },
+        if deliveries > 0 {
+            (cpu1 - cpu0) as f64 / deliveries as f64
+        } else {
+            0.0
+        },
     );
     m.insert("last_delivery_p50_ms".into(), pick(0.5));
     m.insert("last_delivery_p99_ms".into(), pick(0.99));
-    m.insert("complete_ticks".into(), complete as f64 / measured.len() as f64);
+    m.insert(
+        "complete_ticks".into(),
+        complete as f64 / measured.len() as f64,
+    );
     m.insert("deliveries".into(), deliveries as f64);
     m.insert("ops".into(), deliveries as f64);
     m.insert("errors".into(), counters.errors.load(Relaxed) as f64);
@@ -463,7 +495,11 @@ pub async fn idle_memory(
 
 /// `CONNECTORS` concurrent connectors open `sessions` sessions (upgrade; Socket.IO: open and
 /// `40`), all kept open to the end.
-pub async fn connect_storm(server: &Server, proto: Proto, sessions: usize) -> Result<Metrics, String> {
+pub async fn connect_storm(
+    server: &Server,
+    proto: Proto,
+    sessions: usize,
+) -> Result<Metrics, String> {
     let cpu0 = server.cpu_us();
     let t0 = Instant::now();
     let conns = connect_many(server.addr, proto, sessions, false).await?;
@@ -473,7 +509,10 @@ pub async fn connect_storm(server: &Server, proto: Proto, sessions: usize) -> Re
     drop(conns);
     let mut m = Metrics::new();
     m.insert("sessions_per_s".into(), open as f64 / secs);
-    m.insert("server_cpu_us_per_session".into(), (cpu1 - cpu0) as f64 / open.max(1) as f64);
+    m.insert(
+        "server_cpu_us_per_session".into(),
+        (cpu1 - cpu0) as f64 / open.max(1) as f64,
+    );
     m.insert("ops".into(), open as f64);
     m.insert("errors".into(), 0.0);
     Ok(m)
