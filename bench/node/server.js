@@ -1,6 +1,10 @@
 // The Node socket.io peer of the benchmarks: the same events as `hunchensocket-bench serve-io`.
 //
-//   node --expose-gc server.js [PORT]   prints "listening on 127.0.0.1:PORT" once ready
+//   node --expose-gc server.js [PORT] [--redis URL]   prints "listening on 127.0.0.1:PORT" once ready
+//
+// With --redis URL (or REDIS_URL in the environment), rooms and broadcasts span every server on
+// that Redis: @socket.io/redis-adapter (classic pub/sub) over two `redis` clients, connected
+// before the server listens.
 //
 // Events on "/":  echo(...args, ack) -> ack(...args);  echo-emit(...args) -> emit("echo", ...args);
 // join(room, ack) -> join, ack("ok");  bcast(room, payload) -> to(room).emit("tick", payload);
@@ -44,10 +48,40 @@ io.on("connection", (socket) => {
   });
 });
 
-const port = Number(process.argv[2] || 0);
-httpServer.listen(port, "127.0.0.1", () => {
-  const addr = httpServer.address();
-  console.log(`listening on ${addr.address}:${addr.port}`);
-});
+let port = 0;
+let redisUrl = process.env.REDIS_URL || null;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === "--redis") {
+    redisUrl = argv[++i];
+    if (!redisUrl) throw new Error("--redis needs a URL");
+  } else {
+    port = Number(argv[i]);
+  }
+}
+
+async function useRedis(url) {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pubClient = createClient({ url });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) {
+    c.on("error", (err) => console.error(`redis: ${err.message}`));
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+}
+
+(redisUrl ? useRedis(redisUrl) : Promise.resolve())
+  .then(() => {
+    httpServer.listen(port, "127.0.0.1", () => {
+      const addr = httpServer.address();
+      console.log(`listening on ${addr.address}:${addr.port}`);
+    });
+  })
+  .catch((err) => {
+    console.error(`server: ${err.stack || err}`);
+    process.exit(1);
+  });
 
 process.on("SIGTERM", () => process.exit(0));
