@@ -6,20 +6,23 @@
 //!   handshake's auth data on connect. On `/`: `message` → `message-back` with the same
 //!   arguments; `message-with-ack` → acked with the same arguments; `server-ack` with
 //!   arguments A → the server emits `server-ack` with A asking for an ack (1000 ms) and, when
-//!   acked with B, emits `server-ack-result` with B. Also `join` (room name) and `to-room`
-//!   (room, text) for broadcast tests.
+//!   acked with B, emits `server-ack-result` with B.
+//! - The cluster events on `/` (see [`cluster_events`]), which a fleet of these servers on
+//!   one Redis answers alike, Node's among them.
 //!
 //! Both: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000, CORS for any origin;
 //! Socket.IO connectTimeout 1000 ms.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hunchensocket_core::Server;
+use hunchensocket_io::adapter::{Adapter, AdapterFactory, InMemory, Local};
 use hunchensocket_io::engine::{
     CloseReason, Engine, EngineConfig, Handler, HandshakeInfo, Payload, Session,
 };
-use hunchensocket_io::{Cors, CorsOrigins, Event, Socket, SocketIo};
+use hunchensocket_io::{AckSender, Cors, CorsOrigins, Event, RawArgs, Socket, SocketIo};
+use serde_json::Value;
 
 /// The bare Engine.IO echo.
 struct Echo;
@@ -53,8 +56,35 @@ async fn on_connect(socket: Socket) {
     let _ = socket.emit("auth", socket.auth());
 }
 
-fn socket_io() -> SocketIo {
+/// How a conformance server is run.
+pub struct Options {
+    /// The adapter of its namespaces (in-memory by default; Redis for a fleet).
+    pub adapter: Arc<dyn AdapterFactory>,
+    /// The node name `whoami` and the server-side `ping` answer.
+    pub node: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            adapter: Arc::new(InMemory),
+            node: "hunchensocket".into(),
+        }
+    }
+}
+
+/// An adapter factory shared behind an `Arc`.
+struct Shared(Arc<dyn AdapterFactory>);
+
+impl AdapterFactory for Shared {
+    fn create(&self, nsp: &str, local: Weak<dyn Local>) -> Arc<dyn Adapter> {
+        self.0.create(nsp, local)
+    }
+}
+
+fn socket_io(options: &Options) -> SocketIo {
     let io = SocketIo::builder()
+        .adapter(Shared(options.adapter.clone()))
         .config({
             let mut config = hunchensocket_io::IoConfig::default();
             config.engine = engine_config("/socket.io/");
@@ -62,46 +92,199 @@ fn socket_io() -> SocketIo {
             config
         })
         .build();
-    io.ns("/", |socket: Socket| async move {
-        socket.on("message", |socket: Socket, event: Event| async move {
-            let _ = socket.emit("message-back", &event.raw_args());
-        });
-        socket.on(
-            "message-with-ack",
-            |_socket: Socket, event: Event| async move {
-                let (args, ack) = event.split();
-                let _ = ack.send(&args);
-            },
-        );
-        socket.on("server-ack", |socket: Socket, event: Event| async move {
-            let answer = socket.emit_with_ack_raw(
-                "server-ack",
-                &event.raw_args(),
-                Duration::from_millis(1000),
+    let node = options.node.clone();
+    io.ns("/", move |socket: Socket| {
+        let node = node.clone();
+        async move {
+            socket.on("message", |socket: Socket, event: Event| async move {
+                let _ = socket.emit("message-back", &event.raw_args());
+            });
+            socket.on(
+                "message-with-ack",
+                |_socket: Socket, event: Event| async move {
+                    let (args, ack) = event.split();
+                    let _ = ack.send(&args);
+                },
             );
-            if let Ok(b) = answer.await {
-                let _ = socket.emit("server-ack-result", &b);
-            }
-        });
-        socket.on("join", |socket: Socket, room: String| async move {
-            socket.join(room);
-        });
-        socket.on(
-            "to-room",
-            |socket: Socket, (room, text): (String, String)| async move {
-                let _ = socket.to(room).emit("room-message", &text);
-            },
-        );
-        on_connect(socket).await;
+            socket.on("server-ack", |socket: Socket, event: Event| async move {
+                let answer = socket.emit_with_ack_raw(
+                    "server-ack",
+                    &event.raw_args(),
+                    Duration::from_millis(1000),
+                );
+                if let Ok(b) = answer.await {
+                    let _ = socket.emit("server-ack-result", &b);
+                }
+            });
+            cluster_events(&socket, &node);
+            on_connect(socket).await;
+        }
     });
     io.ns("/custom", on_connect);
+    if let Some(ns) = io.of("/") {
+        let name = options.node.clone();
+        ns.on_server_event("ping", move |_args, ack| {
+            let _ = ack.send(&name);
+        });
+    }
     io
+}
+
+/// A room name and what follows it: the event name and its arguments.
+fn split_room_event(event: Event) -> Option<(String, String, RawArgs, AckSender)> {
+    let (mut raw, ack) = event.split();
+    if raw.args.len() < 2 {
+        return None;
+    }
+    let mut head = raw.args.drain(..2);
+    let room = head.next().and_then(|v| v.as_str().map(str::to_string))?;
+    let name = head.next().and_then(|v| v.as_str().map(str::to_string))?;
+    drop(head);
+    Some((room, name, raw, ack))
+}
+
+fn sorted(mut values: Vec<Value>) -> Vec<Value> {
+    values.sort_by_key(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    values
+}
+
+/// The events a fleet answers on `/` (each acked; "ack X" means the ack gets X):
+///
+/// - `whoami` → ack the node name;
+/// - `join` room → join, ack `"ok"`;
+/// - `to-room` (room, event, ...args) → `io.to(room).emit(event, ...args)`, ack `"ok"`;
+/// - `others-in-room` (room, event, ...args) → `socket.to(room).emit(event, ...args)` (not
+///   the sender), ack `"ok"`;
+/// - `fetch-sockets` room → ack `[{id, rooms}]` of `io.to(room).fetch_sockets()`, sorted by id;
+/// - `sockets-join` (room, new), `sockets-leave` (room, old), `disconnect-room` room → the
+///   cluster-wide operation, ack `"ok"`;
+/// - `server-side-emit` → ack the sorted answers of the server-side `ping` (1 s), which every
+///   node answers with its name;
+/// - `broadcast-with-ack` room → `io.to(room).timeout(1 s).emit_with_ack("question")`, ack
+///   the answers, sorted;
+/// - `all-rooms` → ack the sorted rooms of every node.
+pub fn cluster_events(socket: &Socket, node: &str) {
+    let node = node.to_string();
+    socket.on("whoami", move |_socket: Socket, _: (), ack: AckSender| {
+        let _ = ack.send(&node);
+        async {}
+    });
+    socket.on(
+        "join",
+        |socket: Socket, room: String, ack: AckSender| async move {
+            socket.join(room);
+            let _ = ack.send("ok");
+        },
+    );
+    socket.on("to-room", |socket: Socket, event: Event| async move {
+        if let Some((room, name, args, ack)) = split_room_event(event) {
+            let ns = socket.namespace();
+            let _ = ns.to(room).emit(&name, &args);
+            let _ = ack.send("ok");
+        }
+    });
+    socket.on(
+        "others-in-room",
+        |socket: Socket, event: Event| async move {
+            if let Some((room, name, args, ack)) = split_room_event(event) {
+                let _ = socket.to(room).emit(&name, &args);
+                let _ = ack.send("ok");
+            }
+        },
+    );
+    socket.on(
+        "fetch-sockets",
+        |socket: Socket, room: String, ack: AckSender| async move {
+            let found = match socket.namespace().to(room).fetch_sockets().await {
+                Ok(found) => found,
+                Err(partial) => {
+                    tracing::warn!("fetch-sockets: {}", partial.error);
+                    partial.partial
+                }
+            };
+            let mut out: Vec<Value> = found
+                .iter()
+                .map(|s| {
+                    let mut rooms = s.rooms().to_vec();
+                    rooms.sort();
+                    serde_json::json!({"id": &**s.id(), "rooms": rooms})
+                })
+                .collect();
+            out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            let _ = ack.send(&out);
+        },
+    );
+    socket.on(
+        "sockets-join",
+        |socket: Socket, (room, new): (String, String), ack: AckSender| async move {
+            socket.namespace().to(room).join(new);
+            let _ = ack.send("ok");
+        },
+    );
+    socket.on(
+        "sockets-leave",
+        |socket: Socket, (room, old): (String, String), ack: AckSender| async move {
+            socket.namespace().to(room).leave(old);
+            let _ = ack.send("ok");
+        },
+    );
+    socket.on(
+        "disconnect-room",
+        |socket: Socket, room: String, ack: AckSender| async move {
+            // Acked first: the asking socket may be among those disconnected.
+            let _ = ack.send("ok");
+            socket.namespace().to(room).disconnect_with(true);
+        },
+    );
+    socket.on(
+        "server-side-emit",
+        |socket: Socket, _: (), ack: AckSender| async move {
+            let answers = socket
+                .namespace()
+                .server_side_emit_with_ack("ping", &(), Duration::from_secs(1))
+                .await
+                .unwrap_or_else(|partial| partial.partial);
+            let _ = ack.send(&sorted(answers));
+        },
+    );
+    socket.on(
+        "broadcast-with-ack",
+        |socket: Socket, room: String, ack: AckSender| async move {
+            let answers = socket
+                .namespace()
+                .to(room)
+                .timeout(Duration::from_secs(1))
+                .emit_with_ack::<_, Value>("question", &())
+                .await;
+            let answers: Vec<Value> = answers.into_iter().filter_map(Result::ok).collect();
+            let _ = ack.send(&sorted(answers));
+        },
+    );
+    socket.on(
+        "all-rooms",
+        |socket: Socket, _: (), ack: AckSender| async move {
+            let rooms = socket
+                .namespace()
+                .all_rooms()
+                .await
+                .unwrap_or_else(|partial| partial.partial);
+            let _ = ack.send(&rooms);
+        },
+    );
 }
 
 /// The conformance server: serve it on a listener; close the [`SocketIo`] on shutdown.
 pub fn server() -> (Server, SocketIo) {
+    server_with(&Options::default())
+}
+
+/// The conformance server with other options (an adapter for a fleet, a node name).
+pub fn server_with(options: &Options) -> (Server, SocketIo) {
     let engine = Engine::new(engine_config("/engine.io/"), Echo);
-    let io = socket_io();
+    let io = socket_io(options);
     let routed = io.clone();
     let server = Server::new().fallback(move |req: http::Request<hyper::body::Incoming>| {
         let (engine, io) = (engine.clone(), routed.clone());

@@ -182,12 +182,12 @@ impl ServerAckSender {
         self.0.is_some()
     }
 
-    /// Answers with `data` (a tuple gives several arguments). Binary data is not carried in
-    /// server-side answers: it arrives as placeholders.
+    /// Answers with `data`: one value, as Socket.IO carries one answer per node. Binary data
+    /// is not carried in server-side answers: it arrives as placeholders.
     pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
         let (args, _attachments) = crate::args::to_args(data)?;
         if let Some(ack) = self.0 {
-            ack(args);
+            ack(args.into_iter().next().unwrap_or(Value::Null));
         }
         Ok(())
     }
@@ -312,14 +312,14 @@ impl Namespace {
     }
 
     /// Sends an event to the other server nodes and waits at most `timeout` for their answers
-    /// (each one's arguments). Gives the answers of every node, or an error with those that
+    /// (one value from each). Gives the answers of every node, or an error with those that
     /// came when some node did not answer in time.
     pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
         timeout: Duration,
-    ) -> Result<Vec<Vec<Value>>, PartialError<Vec<Vec<Value>>>> {
+    ) -> Result<Vec<Value>, PartialError<Vec<Value>>> {
         let data = match server_event_data(event, data) {
             Ok(data) => data,
             Err(e) => {

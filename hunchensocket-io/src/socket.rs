@@ -204,6 +204,12 @@ impl Socket {
         &self.0.ns.path
     }
 
+    /// The namespace the socket is in: to emit to all of it, fetch its sockets on every node,
+    /// or send server-side events.
+    pub fn namespace(&self) -> crate::Namespace {
+        crate::Namespace(self.0.ns.clone())
+    }
+
     /// The request that opened the connection: headers, query, peer address.
     pub fn handshake(&self) -> &HandshakeInfo {
         self.0.session.handshake()

@@ -248,7 +248,7 @@ for (const mode of Object.keys(MODES)) {
             assert.equal(socket.connected, false);
         });
 
-        it("rooms: to-room reaches the other member only", async () => {
+        it("rooms: others-in-room reaches the other member only", async () => {
             const [a, b, c] = await Promise.all([connected(mode), connected(mode), connected(mode)]);
             const got = { a: [], b: [], c: [] };
             a.on("room-message", (...x) => got.a.push(x));
@@ -261,7 +261,7 @@ for (const mode of Object.keys(MODES)) {
             await Promise.all([a, b].map((s) =>
                 withTimeout(s.emitWithAck("message-with-ack", "sync"), "sync after join")));
             const arrived = next(b, "room-message");
-            a.emit("to-room", "r1", "hi");
+            a.emit("others-in-room", "r1", "room-message", "hi");
             assert.deepEqual(await arrived, ["hi"]);
             await sleep(QUIET_MS);
             assert.deepEqual(got.a, [], "the sender must not get its own room message");

@@ -1,15 +1,47 @@
-//! `conformance --listen ADDR` (default `127.0.0.1:3000`): the server the official Engine.IO and
-//! Socket.IO protocol test suites expect; what it serves is described in
-//! `hunchensocket_examples::conformance`.
+//! `conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME]`:
+//! the server the official Engine.IO and Socket.IO protocol test suites expect, and a node of a
+//! fleet on Redis (classic pub/sub, or sharded pub/sub on a Redis Cluster with
+//! `--redis-sharded`); what it serves is described in `hunchensocket_examples::conformance`.
+//! It prints `listening on ADDR` once it accepts connections (and, with Redis, is subscribed).
+
+use std::sync::Arc;
 
 use hunchensocket_examples::{Args, bind, conformance, shutdown_signal};
+use hunchensocket_redis::{ClassicAdapter, Config, ShardedAdapter};
 
-const USAGE: &str = "usage: conformance [--listen ADDR]";
+const USAGE: &str = "usage: conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME]";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse(USAGE);
-    let (server, io) = conformance::server();
+    let mut options = conformance::Options {
+        node: args.get_or("node", "hunchensocket").to_string(),
+        ..Default::default()
+    };
+    if let Some(url) = args.get("redis") {
+        let config = Config::new(url).key(args.get_or("key", "socket.io"));
+        let connected = if args.get("redis-sharded").is_some() {
+            ShardedAdapter::connect(config)
+                .await
+                .map(|a| Arc::new(a) as _)
+        } else {
+            ClassicAdapter::connect(config)
+                .await
+                .map(|a| Arc::new(a) as _)
+        };
+        options.adapter = match connected {
+            Ok(adapter) => adapter,
+            Err(e) => {
+                eprintln!("conformance: cannot connect to Redis at {url}: {e}");
+                std::process::exit(1);
+            }
+        };
+    }
+    let (server, io) = conformance::server_with(&options);
+    if let Err(e) = io.ready().await {
+        eprintln!("conformance: Redis subscriptions failed: {e}");
+        std::process::exit(1);
+    }
     let listener = bind(args.get_or("listen", "127.0.0.1:3000")).await?;
     server
         .serve_with_shutdown(listener, async move {

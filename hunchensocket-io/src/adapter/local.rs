@@ -22,6 +22,12 @@ impl LocalAdapter {
     pub fn new() -> Self {
         LocalAdapter::default()
     }
+
+    /// Whether `room` has a member (a socket id is the room of that socket).
+    pub fn has_room(&self, room: &str) -> bool {
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        st.rooms.contains_key(room) || st.sids.contains_key(room)
+    }
 }
 
 impl Adapter for LocalAdapter {

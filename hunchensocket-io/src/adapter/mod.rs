@@ -180,8 +180,8 @@ pub struct PartialError<T> {
 /// Calls back with each ack answer (its first argument).
 pub type AckCallback = Arc<dyn Fn(Value) + Send + Sync>;
 
-/// Answers one server-side event from another node (called at most once).
-pub type ServerAck = Box<dyn FnOnce(Vec<Value>) + Send>;
+/// Answers one server-side event from another node with one value (called at most once).
+pub type ServerAck = Box<dyn FnOnce(Value) + Send>;
 
 /// What an adapter asks of the namespace it serves on this node. Implemented by the server.
 pub trait Local: Send + Sync + 'static {
@@ -286,13 +286,13 @@ pub trait Adapter: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Sends a server-side event to the other nodes and gives their answers (each one's
-    /// arguments) that came within `timeout`.
+    /// Sends a server-side event to the other nodes and gives their answers (one value from
+    /// each) that came within `timeout`.
     fn server_side_emit_with_ack(
         &self,
         _data: &[Value],
         _timeout: Duration,
-    ) -> BoxFuture<Remote<Vec<Vec<Value>>>> {
+    ) -> BoxFuture<Remote<Vec<Value>>> {
         Box::pin(std::future::ready(Remote::default()))
     }
 

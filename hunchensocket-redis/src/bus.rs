@@ -1,0 +1,414 @@
+//! The Redis connections one server process shares between the adapters of its namespaces: a
+//! publisher fed by a bounded queue, a subscriber whose messages are routed by channel, and a
+//! watch on both that reports outages and drives reconnection.
+//!
+//! Memory stays bounded: at most [`Config::max_publish_queue`](crate::Config) messages wait to
+//! be published (past that, publishing fails at once and local delivery goes on), and received
+//! messages wait in a queue of at most [`Config::max_inbound_bytes`](crate::Config) bytes
+//! (past that, and for any message over `max_message_size`, they are dropped with a log line).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hunchensocket_io::adapter::AdapterError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind, Value as RValue};
+use tokio::sync::mpsc;
+
+use crate::node::NsAdapter;
+use crate::wire::Kind;
+use crate::{Config, Error, Status};
+
+/// The connection commands go through.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    async fn query(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<RValue> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+}
+
+/// A message received, with what routes it: the channel, or the pattern it matched.
+struct Inbound {
+    route: Bytes,
+    payload: Bytes,
+}
+
+/// Where messages of one channel (or pattern) go.
+#[derive(Clone)]
+struct Route {
+    adapter: Weak<NsAdapter>,
+    kind: Kind,
+}
+
+pub(crate) struct Bus {
+    pub(crate) config: Config,
+    pub(crate) sharded: bool,
+    publish_tx: mpsc::Sender<(String, Vec<u8>)>,
+    /// Commands: PUBSUB NUMSUB and the like.
+    commands: Conn,
+    /// The subscribing connection.
+    sub: tokio::sync::Mutex<Conn>,
+    routes: RwLock<HashMap<Bytes, Route>>,
+    down: AtomicBool,
+    hooks: Mutex<Vec<Arc<dyn Fn(Status) + Send + Sync>>>,
+    dropped: AtomicU64,
+}
+
+impl Bus {
+    pub(crate) async fn connect(config: Config, sharded: bool) -> Result<Arc<Bus>, Error> {
+        let inbound_bytes = Arc::new(AtomicUsize::new(0));
+        let (in_tx, in_rx) = mpsc::unbounded_channel::<Inbound>();
+        let bus_slot: Arc<std::sync::OnceLock<Weak<Bus>>> = Arc::default();
+        let sender = {
+            let limit = config.max_inbound_bytes;
+            let max_message = config.max_message_size;
+            let inbound_bytes = inbound_bytes.clone();
+            let bus_slot = bus_slot.clone();
+            move |info: PushInfo| -> Result<(), redis::aio::SendError> {
+                let bus = bus_slot.get().and_then(Weak::upgrade);
+                match route_of(&info) {
+                    Some((route, payload)) => {
+                        let size = payload.len();
+                        if size > max_message {
+                            tracing::warn!(
+                                size,
+                                max = max_message,
+                                "redis adapter: message over max_message_size dropped"
+                            );
+                            if let Some(bus) = &bus {
+                                bus.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                            return Ok(());
+                        }
+                        if inbound_bytes.fetch_add(size, Ordering::AcqRel) + size > limit {
+                            inbound_bytes.fetch_sub(size, Ordering::AcqRel);
+                            if let Some(bus) = &bus {
+                                if bus.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                                    tracing::warn!(
+                                        limit,
+                                        "redis adapter: inbound queue full, messages dropped"
+                                    );
+                                }
+                            }
+                            return Ok(());
+                        }
+                        let _ = in_tx.send(Inbound { route, payload });
+                    }
+                    None => {
+                        if let Some(bus) = bus {
+                            bus.on_push_kind(&info.kind);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        };
+        let url = resp3(&config.url);
+        let (commands, sub) = if sharded {
+            let sub = redis::cluster::ClusterClientBuilder::new(vec![url.clone()])
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .push_sender(sender)
+                .build()?
+                .get_async_connection()
+                .await?;
+            let commands = redis::cluster::ClusterClientBuilder::new(vec![url])
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .build()?
+                .get_async_connection()
+                .await?;
+            (Conn::Cluster(commands), Conn::Cluster(sub))
+        } else {
+            let client = redis::Client::open(url)?;
+            let reconnect = || {
+                ConnectionManagerConfig::new()
+                    .set_max_delay(Duration::from_millis(1000))
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(Duration::from_secs(5)))
+            };
+            let sub = client
+                .get_connection_manager_with_config(
+                    reconnect()
+                        .set_push_sender(sender)
+                        .set_automatic_resubscription(),
+                )
+                .await?;
+            let commands = client
+                .get_connection_manager_with_config(reconnect())
+                .await?;
+            (Conn::Single(commands), Conn::Single(sub))
+        };
+        let (publish_tx, publish_rx) = mpsc::channel(config.max_publish_queue.max(1));
+        let bus = Arc::new(Bus {
+            config,
+            sharded,
+            publish_tx,
+            commands: commands.clone(),
+            sub: tokio::sync::Mutex::new(sub),
+            routes: RwLock::new(HashMap::new()),
+            down: AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
+        });
+        let _ = bus_slot.set(Arc::downgrade(&bus));
+        tokio::spawn(publisher(Arc::downgrade(&bus), commands, publish_rx));
+        tokio::spawn(dispatcher(Arc::downgrade(&bus), in_rx, inbound_bytes));
+        tokio::spawn(watchdog(Arc::downgrade(&bus)));
+        Ok(bus)
+    }
+
+    /// Adds a hook told of outages and recoveries.
+    pub(crate) fn on_status(&self, hook: Arc<dyn Fn(Status) + Send + Sync>) {
+        lock(&self.hooks).push(hook);
+    }
+
+    fn set_down(&self, down: bool, why: &str) {
+        if self.down.swap(down, Ordering::AcqRel) == down {
+            return;
+        }
+        let status = if down {
+            tracing::warn!(
+                "redis adapter: connection to Redis lost ({why}); local delivery goes on, reconnecting"
+            );
+            Status::Disconnected(why.to_string())
+        } else {
+            tracing::info!("redis adapter: connected to Redis again, subscriptions restored");
+            Status::Reconnected
+        };
+        let hooks: Vec<_> = lock(&self.hooks).clone();
+        for hook in hooks {
+            hook(status.clone());
+        }
+    }
+
+    fn on_push_kind(&self, kind: &PushKind) {
+        match kind {
+            PushKind::Disconnection => self.set_down(true, "connection closed"),
+            PushKind::Subscribe | PushKind::PSubscribe | PushKind::SSubscribe => {
+                self.set_down(false, "")
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether Redis is reachable, as far as this node knows.
+    pub(crate) fn is_up(&self) -> bool {
+        !self.down.load(Ordering::Acquire)
+    }
+
+    /// Queues a message to publish; fails at once when the queue is full.
+    pub(crate) fn publish(&self, channel: String, bytes: Vec<u8>) -> Result<(), AdapterError> {
+        self.publish_tx
+            .try_send((channel, bytes))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => AdapterError::Unavailable(
+                    "publish queue full (Redis unreachable or slow)".into(),
+                ),
+                mpsc::error::TrySendError::Closed(_) => {
+                    AdapterError::Unavailable("adapter closed".into())
+                }
+            })
+    }
+
+    /// Routes messages of `channel` (a pattern when `pattern`) to `adapter`, and subscribes.
+    pub(crate) async fn subscribe(
+        &self,
+        channels: &[(String, Kind, bool)],
+        adapter: &Arc<NsAdapter>,
+    ) -> Result<(), AdapterError> {
+        {
+            let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+            for (channel, kind, _) in channels {
+                routes.insert(
+                    Bytes::copy_from_slice(channel.as_bytes()),
+                    Route {
+                        adapter: Arc::downgrade(adapter),
+                        kind: *kind,
+                    },
+                );
+            }
+        }
+        let mut sub = self.sub.lock().await;
+        for (channel, _, pattern) in channels {
+            let result = match (&mut *sub, pattern) {
+                (Conn::Single(c), true) => c.psubscribe(channel).await,
+                (Conn::Single(c), false) => c.subscribe(channel).await,
+                (Conn::Cluster(c), _) => c.ssubscribe(channel).await,
+            };
+            result.map_err(|e| AdapterError::Unavailable(format!("subscribe {channel}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Stops routing and listening to these channels.
+    pub(crate) async fn unsubscribe(&self, channels: &[(String, bool)]) {
+        {
+            let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+            for (channel, _) in channels {
+                routes.remove(channel.as_bytes());
+            }
+        }
+        let mut sub = self.sub.lock().await;
+        for (channel, pattern) in channels {
+            let result = match (&mut *sub, pattern) {
+                (Conn::Single(c), true) => c.punsubscribe(channel).await,
+                (Conn::Single(c), false) => c.unsubscribe(channel).await,
+                (Conn::Cluster(c), _) => c.sunsubscribe(channel).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!("redis adapter: unsubscribe {channel}: {e}");
+            }
+        }
+    }
+
+    /// How many subscribers `channel` has (NUMSUB, or SHARDNUMSUB in a cluster), or `None`
+    /// when Redis does not answer.
+    pub(crate) async fn numsub(&self, channel: &str) -> Option<usize> {
+        let sub = if self.sharded {
+            "SHARDNUMSUB"
+        } else {
+            "NUMSUB"
+        };
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg(sub).arg(channel);
+        let mut conn = self.commands.clone();
+        match tokio::time::timeout(Duration::from_secs(2), conn.query(&cmd)).await {
+            Ok(Ok(value)) => count_of(&value),
+            Ok(Err(e)) => {
+                tracing::debug!("redis adapter: PUBSUB {sub}: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// The count in a NUMSUB reply: `[channel, n]` (RESP2) or `{channel: n}` (RESP3).
+fn count_of(value: &RValue) -> Option<usize> {
+    let n = match value {
+        RValue::Array(items) => items.get(1)?,
+        RValue::Map(entries) => &entries.first()?.1,
+        _ => return None,
+    };
+    match n {
+        RValue::Int(n) => usize::try_from(*n).ok(),
+        RValue::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn bulk(v: Option<&RValue>) -> Option<Bytes> {
+    match v? {
+        RValue::BulkString(b) => Some(Bytes::copy_from_slice(b)),
+        RValue::SimpleString(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
+        _ => None,
+    }
+}
+
+/// The route (channel, or the pattern matched) and payload of a message push.
+fn route_of(info: &PushInfo) -> Option<(Bytes, Bytes)> {
+    match info.kind {
+        PushKind::Message | PushKind::SMessage => {
+            Some((bulk(info.data.first())?, bulk(info.data.get(1))?))
+        }
+        PushKind::PMessage => Some((bulk(info.data.first())?, bulk(info.data.get(2))?)),
+        _ => None,
+    }
+}
+
+/// `url` with RESP3 chosen (push messages need it), unless a protocol was.
+fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+async fn publisher(bus: Weak<Bus>, mut conn: Conn, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
+    let sharded = bus.upgrade().is_some_and(|b| b.sharded);
+    let verb = if sharded { "SPUBLISH" } else { "PUBLISH" };
+    while let Some((channel, bytes)) = rx.recv().await {
+        let mut cmd = redis::cmd(verb);
+        cmd.arg(&channel).arg(bytes);
+        let result = tokio::time::timeout(Duration::from_secs(5), conn.query(&cmd)).await;
+        let failure = match result {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("timed out".to_string()),
+        };
+        let Some(bus) = bus.upgrade() else { return };
+        if let Some(why) = failure {
+            tracing::debug!("redis adapter: {verb} {channel}: {why}");
+            bus.set_down(true, &why);
+        }
+    }
+}
+
+async fn dispatcher(
+    bus: Weak<Bus>,
+    mut rx: mpsc::UnboundedReceiver<Inbound>,
+    bytes: Arc<AtomicUsize>,
+) {
+    while let Some(msg) = rx.recv().await {
+        bytes.fetch_sub(msg.payload.len(), Ordering::AcqRel);
+        let Some(bus) = bus.upgrade() else { return };
+        let route = bus
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&msg.route)
+            .cloned();
+        drop(bus);
+        let Some(route) = route else { continue };
+        if let Some(adapter) = route.adapter.upgrade() {
+            adapter.on_raw(route.kind, &msg.route, &msg.payload);
+        }
+    }
+}
+
+/// Pings Redis every second through both connections: this notices outages that no command
+/// met, drives reconnection (and resubscription), and tells the hooks when Redis is back.
+async fn watchdog(bus: Weak<Bus>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(strong) = bus.upgrade() else { return };
+        let mut commands = strong.commands.clone();
+        let ping = redis::cmd("PING");
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(2), commands.query(&ping)).await,
+            Ok(Ok(_))
+        );
+        let sub_ok = {
+            let mut sub = strong.sub.lock().await;
+            matches!(
+                tokio::time::timeout(Duration::from_secs(2), sub.query(&ping)).await,
+                Ok(Ok(_))
+            )
+        };
+        if !ok || !sub_ok {
+            strong.set_down(true, "no answer to PING");
+        } else if !strong.is_up() {
+            strong.set_down(false, "");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
