@@ -359,11 +359,11 @@ pub(crate) mod classic {
             Body::ServerEmit { data, request_id } => {
                 let mut m = Map::new();
                 m.insert("uid".into(), json!(uid));
-                m.insert("type".into(), json!(6));
-                m.insert("data".into(), Value::Array(data.clone()));
                 if let Some(id) = request_id {
                     m.insert("requestId".into(), json!(id));
                 }
+                m.insert("type".into(), json!(6));
+                m.insert("data".into(), Value::Array(data.clone()));
                 (ch.request.clone(), json(Value::Object(m)))
             }
             Body::ClientCount { request_id, count } => (
@@ -610,10 +610,10 @@ pub(crate) mod sharded {
             } => {
                 let mut d = Map::new();
                 d.insert("packet".into(), packet_json(packet, false));
-                d.insert("opts".into(), opts.json(true));
                 if let Some(id) = request_id {
                     d.insert("requestId".into(), json!(id));
                 }
+                d.insert("opts".into(), opts.json(true));
                 (3, Value::Object(d), &packet.attachments)
             }
             Body::Join { opts, rooms } => {
@@ -640,10 +640,10 @@ pub(crate) mod sharded {
             ),
             Body::ServerEmit { data, request_id } => {
                 let mut d = Map::new();
-                d.insert("packet".into(), Value::Array(data.clone()));
                 if let Some(id) = request_id {
                     d.insert("requestId".into(), json!(id));
                 }
+                d.insert("packet".into(), Value::Array(data.clone()));
                 (9, Value::Object(d), &[])
             }
             Body::ServerEmitReply { request_id, value } => {
@@ -678,7 +678,7 @@ pub(crate) mod sharded {
             }
             _ => ch.main.clone(),
         };
-        let msg = json!({"uid": uid, "nsp": nsp, "type": kind, "data": data});
+        let msg = json!({"type": kind, "data": data, "uid": uid, "nsp": nsp});
         let bytes = if !attachments.is_empty() {
             msgpack::encode(&msgpack::from_json(&msg, attachments))
         } else {
@@ -774,6 +774,10 @@ pub(crate) mod sharded {
         Ok(Message { uid, nsp, body })
     }
 }
+
+#[cfg(test)]
+#[path = "vectors_tests.rs"]
+mod vectors_tests;
 
 #[cfg(test)]
 mod tests {
