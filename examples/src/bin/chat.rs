@@ -1,12 +1,16 @@
-//! `chat --listen ADDR [--client-js PATH]` (default `127.0.0.1:3000`): a browser chat on
-//! Socket.IO. Open `http://ADDR/` in a few tabs.
+//! `chat --listen ADDR [--client-js PATH] [--redis URL]` (default `127.0.0.1:3000`): a browser
+//! chat on Socket.IO. Open `http://ADDR/` in a few tabs.
+//!
+//! With `--redis URL`, several chat processes share one Redis (`hunchensocket-redis`'s classic
+//! adapter): messages, typing and presence cross between pages on different processes, and a
+//! message stored by one process is added to the history of the others.
 //!
 //! The page (`examples/chat/`, built into the binary) is served at `/`, `/chat.css` and
 //! `/chat.js`; Socket.IO at `/socket.io/`, with the bundled JavaScript client at
 //! `/socket.io/client.js`. `--client-js PATH` serves the file at PATH there instead (the official
 //! `socket.io.esm.min.js`, say, to compare clients).
 //!
-//! Everything is in memory. Events from the page, each answered by an ack (`{ "error": .. }`
+//! Everything else is in memory. Events from the page, each answered by an ack (`{ "error": .. }`
 //! when refused):
 //!
 //! - on connect, `auth: { name }` names the user (a guest name when missing or invalid); the
@@ -31,10 +35,11 @@ use http_body_util::{BodyExt, Full};
 use hunchensocket_core::{Body, Server, text_response};
 use hunchensocket_examples::{Args, bind, shutdown_signal};
 use hunchensocket_io::{AckSender, DisconnectReason, Socket, SocketId, SocketIo};
+use hunchensocket_redis::{ClassicAdapter, Config};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-const USAGE: &str = "usage: chat [--listen ADDR] [--client-js PATH]";
+const USAGE: &str = "usage: chat [--listen ADDR] [--client-js PATH] [--redis URL]";
 
 const INDEX_HTML: &str = include_str!("../../chat/index.html");
 const CHAT_CSS: &str = include_str!("../../chat/chat.css");
@@ -53,8 +58,8 @@ const MAX_ROOMS_PER_USER: usize = 16;
 /// Rooms the server keeps at once (a room goes when it has no members and no history).
 const MAX_ROOMS: usize = 1000;
 
-/// A stored message, as the page gets it.
-#[derive(Clone, Debug, Serialize)]
+/// A stored message, as the page gets it (and other chat processes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Message {
     id: u64,
     room: String,
@@ -103,6 +108,12 @@ struct State {
 struct Chat {
     io: SocketIo,
     state: Mutex<State>,
+    /// Whether other chat processes share the rooms (over Redis).
+    clustered: bool,
+    /// With other processes: presence updates of this one go out in turn.
+    presence_turn: Arc<tokio::sync::Mutex<()>>,
+    /// Low bits of this process's message ids, so that processes do not give the same ids.
+    node_tag: u64,
 }
 
 /// A refusal, acked to the page as `{ "error": .. }`.
@@ -116,6 +127,38 @@ impl Chat {
     /// Tells everyone in `room` who is there. Called with the state locked, so that presence
     /// updates reach every member in the order the changes happened.
     fn presence(&self, state: &State, room: &str) {
+        if self.clustered {
+            // The members are on every process: ask them all, then tell the room.
+            let (io, room, turn) = (
+                self.io.clone(),
+                room.to_string(),
+                self.presence_turn.clone(),
+            );
+            tokio::spawn(async move {
+                let _turn = turn.lock().await;
+                let found = io
+                    .to(room.as_str())
+                    .fetch_sockets()
+                    .await
+                    .unwrap_or_else(|partial| partial.partial);
+                let mut members: Vec<(String, String)> = found
+                    .iter()
+                    .map(|s| {
+                        let name = s.data()["name"].as_str().unwrap_or("?").to_string();
+                        (s.id().to_string(), name)
+                    })
+                    .collect();
+                members.sort();
+                let members: Vec<Member<'_>> = members
+                    .iter()
+                    .map(|(id, name)| Member { id, name })
+                    .collect();
+                let _ = io
+                    .to(room.as_str())
+                    .emit("presence", &json!({ "room": room, "members": members }));
+            });
+            return;
+        }
         let Some(r) = state.rooms.get(room) else {
             return;
         };
@@ -137,6 +180,7 @@ impl Chat {
             .and_then(|n| n.as_str())
             .and_then(|n| clean_name(n).ok())
             .unwrap_or_else(|| guest_name(socket.id()));
+        socket.set_data(json!({ "name": name }));
         self.state().users.insert(
             socket.id().clone(),
             User {
@@ -200,6 +244,7 @@ impl Chat {
         let state = &mut *guard;
         let user = state.users.get_mut(socket.id()).ok_or("not connected")?;
         user.name = name.clone();
+        socket.set_data(json!({ "name": name }));
         for room in &user.rooms {
             if let Some(r) = state.rooms.get_mut(room) {
                 r.members.insert(socket.id().clone(), name.clone());
@@ -223,7 +268,7 @@ impl Chat {
         };
         state.next_id += 1;
         let message = Message {
-            id: state.next_id,
+            id: state.next_id << 10 | self.node_tag,
             room: room.clone(),
             from: user.name.clone(),
             from_id: socket.id().to_string(),
@@ -235,7 +280,23 @@ impl Chat {
         }
         r.history.push_back(message.clone());
         let _ = socket.to(room.as_str()).emit("message", &message);
+        if self.clustered {
+            let _ = socket.namespace().server_side_emit("history", &message);
+        }
         Ok(json!({ "id": message.id, "time": message.time }))
+    }
+
+    /// A message another chat process stored: into this one's history of the room too.
+    fn remote_message(&self, message: Message) {
+        let mut state = self.state();
+        if !state.rooms.contains_key(&message.room) && state.rooms.len() >= MAX_ROOMS {
+            return;
+        }
+        let r = state.rooms.entry(message.room.clone()).or_default();
+        if r.history.len() == HISTORY {
+            r.history.pop_front();
+        }
+        r.history.push_back(message);
     }
 
     fn typing(&self, socket: &Socket, room: &str) {
@@ -341,12 +402,21 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn socket_io(serve_client: bool) -> SocketIo {
-    let io = SocketIo::builder().serve_client(serve_client).build();
+fn socket_io(serve_client: bool, redis: Option<ClassicAdapter>) -> SocketIo {
+    let clustered = redis.is_some();
+    let mut builder = SocketIo::builder().serve_client(serve_client);
+    if let Some(adapter) = redis {
+        builder = builder.adapter(adapter);
+    }
+    let io = builder.build();
     let chat = Arc::new(Chat {
         io: io.clone(),
         state: Mutex::new(State::default()),
+        clustered,
+        presence_turn: Arc::default(),
+        node_tag: now_ms() % 1024,
     });
+    let remote = chat.clone();
     io.ns("/", move |socket: Socket| {
         let chat = chat.clone();
         async move {
@@ -381,6 +451,15 @@ fn socket_io(serve_client: bool) -> SocketIo {
             let c = chat.clone();
             socket.on_disconnect(move |s: Socket, reason| async move { c.disconnect(&s, reason) });
             chat.connect(&socket);
+        }
+    })
+    .on_server_event("history", move |args, _ack| {
+        let message = args
+            .into_iter()
+            .next()
+            .map(serde_json::from_value::<Message>);
+        if let Some(Ok(message)) = message {
+            remote.remote_message(message);
         }
     });
     io
@@ -445,7 +524,24 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     });
-    let io = socket_io(client_js.is_none());
+    let redis = match args.get("redis") {
+        None => None,
+        Some(url) => match ClassicAdapter::connect(Config::new(url)).await {
+            Ok(adapter) => {
+                adapter.on_status(|status| eprintln!("chat: redis {status:?}"));
+                Some(adapter)
+            }
+            Err(e) => {
+                eprintln!("chat: --redis {url}: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
+    let io = socket_io(client_js.is_none(), redis);
+    if let Err(e) = io.ready().await {
+        eprintln!("chat: redis subscriptions: {e}");
+        std::process::exit(1);
+    }
     let shutdown_io = io.clone();
     let server = Server::new().fallback(move |req: Request<hyper::body::Incoming>| {
         let (io, client_js) = (io.clone(), client_js.clone());

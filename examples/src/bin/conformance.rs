@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use hunchensocket_examples::{Args, bind, conformance, shutdown_signal};
-use hunchensocket_redis::{ClassicAdapter, Config, ShardedAdapter};
+use hunchensocket_redis::{ClassicAdapter, Config, ShardedAdapter, Status};
 
 const USAGE: &str = "usage: conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME]";
 
@@ -20,14 +20,18 @@ async fn main() -> std::io::Result<()> {
     };
     if let Some(url) = args.get("redis") {
         let config = Config::new(url).key(args.get_or("key", "socket.io"));
+        // Outages and recoveries of Redis, one line each on stderr.
+        let report = |status: Status| eprintln!("conformance: redis {status:?}");
         let connected = if args.get("redis-sharded").is_some() {
-            ShardedAdapter::connect(config)
-                .await
-                .map(|a| Arc::new(a) as _)
+            ShardedAdapter::connect(config).await.map(|a| {
+                a.on_status(report);
+                Arc::new(a) as _
+            })
         } else {
-            ClassicAdapter::connect(config)
-                .await
-                .map(|a| Arc::new(a) as _)
+            ClassicAdapter::connect(config).await.map(|a| {
+                a.on_status(report);
+                Arc::new(a) as _
+            })
         };
         options.adapter = match connected {
             Ok(adapter) => adapter,
