@@ -7,7 +7,8 @@
 //!
 //! The harness starts each server as its own process pinned to CPU 0 (`serve-KIND`, or Node),
 //! drives it from this process (one thread, pinned to CPU 1), reads the server's CPU time and
-//! RSS from /proc, and writes `target/bench/results.json` and `target/bench/ratios.svg`.
+//! RSS from /proc, and writes `target/bench/results.json` and `target/bench/ratios.svg`. The
+//! cluster workload starts a redis-server (CPU 1) and two servers (both on CPU 0) on it.
 //! See bench/README.md.
 
 mod client;
@@ -21,12 +22,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use client::Proto;
-use procs::{Launch, Server};
+use procs::{Launch, Redis, Server};
 use workloads::{Metrics, Timing};
 
 const USAGE: &str = "usage:
   hunchensocket-bench compare [--quick|--smoke] [--only WORKLOAD,...] [--peers PEER,...] [--extra]
-  hunchensocket-bench serve-KIND [--workers N]    (KIND: io, echo, sioxide, fws; 0 workers = current_thread)
+  hunchensocket-bench serve-KIND [--workers N] [--redis URL]
+      (KIND: io, echo, sioxide, fws; 0 workers = current_thread; --redis: io and sioxide)
   hunchensocket-bench list";
 
 /// How thorough a comparison is.
@@ -128,11 +130,14 @@ fn peers(family: Family, extra: bool) -> Vec<Peer> {
     }
 }
 
+/// What a workload does (`ClusterBroadcast`: two servers on one Redis, the sessions half on each,
+/// broadcasts from the first).
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Echo { sessions: usize, inflight: usize },
     AckLatency { sessions: usize, rate: f64 },
     Broadcast { sessions: usize },
+    ClusterBroadcast { sessions: usize },
     IdleMemory { sessions: usize },
     ConnectStorm { sessions: usize },
 }
@@ -171,6 +176,8 @@ fn all_workloads() -> Vec<Workload> {
           "1000 sessions in a room, 10 room emits/s: server CPU per delivery, last-delivery latency"),
         w("broadcast-10000", SocketIo, Broadcast { sessions: 10_000 }, "server_cpu_us_per_delivery", "µs", false,
           "10 000 sessions in a room, 10 room emits/s"),
+        w("cluster-broadcast", SocketIo, ClusterBroadcast { sessions: 1000 }, "server_cpu_us_per_delivery", "µs", false,
+          "2 servers on 1 Redis, 1000 sessions half on each in a room, 10 emits/s from node 1: CPU of both per delivery"),
         w("idle-memory", SocketIo, IdleMemory { sessions: 10_000 }, "rss_per_session_bytes", "B/session", false,
           "RSS growth per idle Socket.IO session at 10 000 sessions"),
         w("connect-storm", SocketIo, ConnectStorm { sessions: 10_000 }, "sessions_per_s", "sessions/s", true,
@@ -207,9 +214,11 @@ async fn run_one(
     w: &Workload,
     peer: &Peer,
     mode: Mode,
-    server: &Server,
+    nodes: &[Server],
+    redis: Option<&Redis>,
 ) -> Result<Metrics, String> {
     let timing = mode.timing();
+    let server = &nodes[0];
     match w.kind {
         Kind::Echo { sessions, inflight } => {
             workloads::echo(
@@ -225,8 +234,9 @@ async fn run_one(
             let rate = if mode == Mode::Smoke { 200.0 } else { rate };
             workloads::ack_latency(server, mode.sessions(sessions), rate, timing).await
         }
-        Kind::Broadcast { sessions } => {
-            workloads::broadcast(server, mode.sessions(sessions), timing).await
+        Kind::Broadcast { sessions } | Kind::ClusterBroadcast { sessions } => {
+            let nodes: Vec<&Server> = nodes.iter().collect();
+            workloads::broadcast(&nodes, redis, mode.sessions(sessions), timing).await
         }
         Kind::IdleMemory { sessions } => {
             let settle = match mode {
@@ -256,13 +266,66 @@ fn smoke_check(w: &Workload, peer: &Peer, m: &Metrics) -> Result<(), String> {
             get("errors")
         ));
     }
-    if matches!(w.kind, Kind::Broadcast { .. }) && get("complete_ticks") < 1.0 {
+    if matches!(
+        w.kind,
+        Kind::Broadcast { .. } | Kind::ClusterBroadcast { .. }
+    ) && get("complete_ticks") < 1.0
+    {
         return Err(format!(
             "{} / {}: a tick missed some members",
             w.name, peer.name
         ));
     }
     Ok(())
+}
+
+/// Where each process runs: the servers on one CPU, the load generator and Redis on another
+/// (`None`: not pinned).
+#[derive(Clone, Copy)]
+struct Cpus {
+    server: Option<usize>,
+    loadgen: Option<usize>,
+}
+
+/// One step: start the peer's server (a fresh one; for a cluster workload, a fresh redis-server
+/// and two servers on it), run the workload, check that everything it started is still alive,
+/// and stop it all (by PID, when the handles drop).
+fn run_step(
+    rt: &tokio::runtime::Runtime,
+    w: &Workload,
+    p: &Peer,
+    mode: Mode,
+    cpus: Cpus,
+    out_dir: &std::path::Path,
+) -> Result<Metrics, String> {
+    let log = |part: &str| out_dir.join(format!("logs/{}-{}{part}.log", w.name, p.name));
+    if !matches!(w.kind, Kind::ClusterBroadcast { .. }) {
+        let log = log("");
+        let mut server = Server::start(&p.launch, cpus.server, None, &log)?;
+        let r = rt.block_on(run_one(w, p, mode, std::slice::from_ref(&server), None));
+        if !server.alive() {
+            return Err(format!("server died; see {}", log.display()));
+        }
+        return r;
+    }
+    let redis_log = log("-redis");
+    let mut redis = Redis::start(cpus.loadgen, &redis_log)?;
+    let url = redis.url();
+    let logs = [log("-node1"), log("-node2")];
+    let mut nodes = Vec::with_capacity(2);
+    for log in &logs {
+        nodes.push(Server::start(&p.launch, cpus.server, Some(&url), log)?);
+    }
+    let r = rt.block_on(run_one(w, p, mode, &nodes, Some(&redis)));
+    for (server, log) in nodes.iter_mut().zip(&logs) {
+        if !server.alive() {
+            return Err(format!("server died; see {}", log.display()));
+        }
+    }
+    if !redis.alive() {
+        return Err(format!("redis-server died; see {}", redis_log.display()));
+    }
+    r
 }
 
 fn target_dir() -> PathBuf {
@@ -314,11 +377,15 @@ fn compare(args: &[String]) -> Result<(), String> {
 
     let nofile = procs::raise_nofile_limit();
     let cpus = procs::cpus();
-    // Server on CPU 0, load generator on CPU 1; with fewer CPUs, nothing is pinned.
+    // Servers on CPU 0, load generator (and Redis) on CPU 1; with fewer CPUs, nothing is pinned.
     let (server_cpu, pinned) = if cpus >= 2 {
         (Some(0), procs::pin_to_cpu(1))
     } else {
         (None, false)
+    };
+    let placement = Cpus {
+        server: server_cpu,
+        loadgen: pinned.then_some(1),
     };
     let out_dir = target_dir();
     std::fs::create_dir_all(out_dir.join("logs")).map_err(|e| e.to_string())?;
@@ -350,21 +417,14 @@ fn compare(args: &[String]) -> Result<(), String> {
         for run in 0..mode.runs() {
             for p in &ps {
                 let t = Instant::now();
-                let log = out_dir.join(format!("logs/{}-{}.log", w.name, p.name));
-                let outcome = Server::start(&p.launch, server_cpu, &log).and_then(|mut server| {
-                    let r = rt.block_on(run_one(w, p, mode, &server));
-                    if !server.alive() {
-                        return Err(format!("server died; see {}", log.display()));
-                    }
-                    r
-                });
+                let outcome = run_step(&rt, w, p, mode, placement, &out_dir);
                 // Let the closed sockets drain before the next server starts.
                 std::thread::sleep(Duration::from_millis(50));
                 match outcome {
                     Ok(m) => {
                         let headline = m.get(w.metric).copied().unwrap_or(f64::NAN);
                         eprintln!(
-                            "  {:<16} {:<22} run {} {:>12} {:<10} ({:.1} s)",
+                            "  {:<17} {:<22} run {} {:>12} {:<10} ({:.1} s)",
                             w.name,
                             p.name,
                             run + 1,
@@ -381,7 +441,7 @@ fn compare(args: &[String]) -> Result<(), String> {
                     }
                     Err(e) => {
                         eprintln!(
-                            "  {:<16} {:<22} run {} FAILED: {e}",
+                            "  {:<17} {:<22} run {} FAILED: {e}",
                             w.name,
                             p.name,
                             run + 1
@@ -437,23 +497,37 @@ fn compare(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// `serve-KIND [--workers N] [--redis URL]`.
+fn serve(kind: &str, args: &[String]) -> Result<(), String> {
+    let mut workers = 1;
+    let mut redis = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--workers" => {
+                workers = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--workers needs a number")?
+            }
+            "--redis" => redis = Some(it.next().ok_or("--redis needs a URL")?.as_str()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    servers::serve(kind, workers, redis)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("compare") => compare(&args[1..]),
         Some("list") => {
             for w in all_workloads() {
-                println!("{:<16} {}", w.name, w.about);
+                println!("{:<17} {}", w.name, w.about);
             }
             Ok(())
         }
-        Some(cmd) if cmd.starts_with("serve-") => {
-            let workers = match args.get(1).map(String::as_str) {
-                Some("--workers") => args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1),
-                _ => 1,
-            };
-            servers::serve(&cmd["serve-".len()..], workers)
-        }
+        Some(cmd) if cmd.starts_with("serve-") => serve(&cmd["serve-".len()..], &args[1..]),
         _ => Err(USAGE.to_string()),
     };
     if let Err(e) = result {

@@ -1,7 +1,8 @@
-//! The server processes: start (pinned to CPU 0), address, CPU time and RSS from /proc, stop.
+//! The server processes (pinned to CPU 0) and the redis-server of the cluster workloads: start,
+//! address, CPU time and RSS from /proc, stop.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -104,6 +105,25 @@ pub enum Launch {
     Node,
 }
 
+/// In the child before exec: die with the harness (no server outlives an interrupted run), and,
+/// like `taskset -c CPU`, run on `cpu` only.
+fn pin_child(cmd: &mut Command, cpu: Option<usize>) {
+    // SAFETY: prctl and sched_setaffinity are async-signal-safe; nothing is allocated here.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            if let Some(cpu) = cpu {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A running server.
 pub struct Server {
     child: Child,
@@ -118,7 +138,13 @@ pub fn bench_dir() -> PathBuf {
 
 impl Server {
     /// Starts a server pinned to `cpu` (when given) and waits for its `listening on ADDR` line.
-    pub fn start(launch: &Launch, cpu: Option<usize>, log: &Path) -> Result<Server, String> {
+    /// With `redis` (a URL), the server joins the cluster of every server on that Redis.
+    pub fn start(
+        launch: &Launch,
+        cpu: Option<usize>,
+        redis: Option<&str>,
+        log: &Path,
+    ) -> Result<Server, String> {
         let mut cmd = match launch {
             Launch::Rust { kind, workers } => {
                 let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -134,27 +160,14 @@ impl Server {
                 c
             }
         };
+        if let Some(url) = redis {
+            cmd.arg("--redis").arg(url);
+        }
         let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file);
-        // In the child before exec: die with the harness (no server outlives an interrupted
-        // run), and, like `taskset -c CPU`, run on `cpu` only.
-        // SAFETY: prctl and sched_setaffinity are async-signal-safe; nothing is allocated here.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-                if let Some(cpu) = cpu {
-                    let mut set: libc::cpu_set_t = std::mem::zeroed();
-                    libc::CPU_SET(cpu, &mut set);
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
+        pin_child(&mut cmd, cpu);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("starting {launch:?}: {e}"))?;
@@ -223,6 +236,110 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         // Kill exactly the process we started (by its PID, via the Child handle).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A redis-server of the harness's own for the cluster workloads: Debian's `redis-server` on a
+/// free loopback port, nothing saved (`--save '' --appendonly no`), pinned like the load
+/// generator, and killed by its PID when dropped. It holds only what its step's servers publish.
+pub struct Redis {
+    child: Child,
+    pub pid: u32,
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts one and waits (up to 5 s) until it answers `PING`. A port found free may be taken
+    /// before redis binds it: then it tries another, three times at most.
+    pub fn start(cpu: Option<usize>, log: &Path) -> Result<Redis, String> {
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("finding a free port: {e}"))?
+                .port();
+            let log_file =
+                std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .args(["--logfile", ""]) // its log to stdout: the step's redis log
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log_file);
+            pin_child(&mut cmd, cpu);
+            let child = cmd.spawn().map_err(|e| {
+                format!("starting redis-server: {e} (Debian: apt-get install redis-server)")
+            })?;
+            let mut redis = Redis {
+                pid: child.id(),
+                child,
+                port,
+            };
+            match redis.wait_ready(Duration::from_secs(5)) {
+                Ok(()) => return Ok(redis),
+                Err(e) => last_err = e, // dropping `redis` kills it
+            }
+        }
+        Err(format!(
+            "redis-server did not start: {last_err}; see {}",
+            log.display()
+        ))
+    }
+
+    fn wait_ready(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("exited with {status}"));
+            }
+            if self.ping().is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no PONG on port {} within {within:?}", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn ping(&self) -> std::io::Result<()> {
+        let mut s = TcpStream::connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], self.port)),
+            Duration::from_millis(200),
+        )?;
+        s.set_read_timeout(Some(Duration::from_millis(500)))?;
+        s.write_all(b"PING\r\n")?;
+        let mut answer = [0u8; 7];
+        s.read_exact(&mut answer)?;
+        if &answer == b"+PONG\r\n" {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("not a PONG"))
+        }
+    }
+
+    /// The URL the servers connect to.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn cpu_us(&self) -> u64 {
+        cpu_us(self.pid)
+    }
+
+    /// Whether it is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        // Exactly the redis-server we started, by its PID (via the Child handle); nothing is
+        // flushed or saved, and no other Redis is touched.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

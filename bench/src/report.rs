@@ -117,6 +117,7 @@ fn secondary(w: &Workload) -> &'static [&'static str] {
             "last_delivery_p50_ms",
             "last_delivery_p99_ms",
             "complete_ticks",
+            "redis_cpu_us_per_delivery", // cluster workloads only
         ],
         "rss_per_session_bytes" => &["rss_base_mib", "rss_loaded_mib"],
         "sessions_per_s" => &["server_cpu_us_per_session"],
@@ -158,8 +159,11 @@ pub fn markdown(results: &Results, machine: &str, mode: &str, runs: usize) -> St
         let arrow = if w.higher_is_better { "↑" } else { "↓" };
         let mut rows: Vec<(String, &str, bool)> =
             vec![(format!("{} ({}) {arrow}", w.metric, w.unit), w.metric, true)];
+        // A secondary figure gets a row when some peer has it.
         for k in secondary(w) {
-            rows.push((k.to_string(), k, false));
+            if peers.iter().any(|(_, m)| m.contains_key(*k)) {
+                rows.push((k.to_string(), k, false));
+            }
         }
         for (i, (label, key, headline)) in rows.iter().enumerate() {
             let wname = if i == 0 { w.name } else { "" };

@@ -1,6 +1,8 @@
 //! The Rust servers under test, each run by the harness as `hunchensocket-bench serve-KIND
-//! --workers N` in its own process (pinned to CPU 0). Each binds `127.0.0.1:0` and prints
-//! `listening on ADDR` once it accepts connections.
+//! --workers N [--redis URL]` in its own process (pinned to CPU 0). Each binds `127.0.0.1:0` and
+//! prints `listening on ADDR` once it accepts connections. With `--redis URL` (the Socket.IO
+//! servers), rooms and broadcasts span every server on that Redis: ours through
+//! hunchensocket-redis's classic (pub/sub) adapter, socketioxide through socketioxide-redis.
 //!
 //! The Socket.IO servers (ours and socketioxide) and the Node one (`node/server.js`) handle the
 //! same events on `/`:
@@ -39,28 +41,36 @@ async fn listen() -> TcpListener {
     listener
 }
 
-/// Runs the server `kind` until the process is killed.
-pub fn serve(kind: &str, workers: usize) -> Result<(), String> {
+type BoxError = Box<dyn std::error::Error>;
+
+/// Runs the server `kind` until the process is killed; `redis` (a URL) joins it to a cluster.
+pub fn serve(kind: &str, workers: usize, redis: Option<&str>) -> Result<(), String> {
     let rt = runtime(workers);
-    match kind {
-        "io" => rt.block_on(hunchensocket_io_server()),
-        "echo" => rt.block_on(hunchensocket_echo_server()),
-        "sioxide" => rt.block_on(socketioxide_server()),
-        "fws" => rt.block_on(fastwebsockets_server()),
-        other => {
+    let r: Result<(), BoxError> = match (kind, redis) {
+        ("io", _) => rt.block_on(hunchensocket_io_server(redis)),
+        ("sioxide", None) => rt.block_on(socketioxide_server()),
+        ("sioxide", Some(url)) => rt.block_on(socketioxide_redis_server(url)),
+        ("echo" | "fws", Some(_)) => return Err(format!("serve-{kind} takes no --redis")),
+        ("echo", None) => rt.block_on(hunchensocket_echo_server()).map_err(Into::into),
+        ("fws", None) => rt.block_on(fastwebsockets_server()).map_err(Into::into),
+        (other, _) => {
             return Err(format!(
                 "unknown server kind {other:?} (io, echo, sioxide, fws)"
             ));
         }
-    }
-    .map_err(|e| format!("serve-{kind}: {e}"))
+    };
+    r.map_err(|e| format!("serve-{kind}: {e}"))
 }
 
-/// Ours: hunchensocket-io with the bench events.
-async fn hunchensocket_io_server() -> std::io::Result<()> {
+/// Ours: hunchensocket-io with the bench events; on Redis with `redis`.
+async fn hunchensocket_io_server(redis: Option<&str>) -> Result<(), BoxError> {
     use hunchensocket_io::{AckSender, Event, Socket, SocketIo};
 
-    let io = SocketIo::builder().serve_client(false).build();
+    let mut builder = SocketIo::builder().serve_client(false);
+    if let Some(url) = redis {
+        builder = with_redis_adapter(builder, url).await?;
+    }
+    let io = builder.build();
     io.ns("/", |socket: Socket| async move {
         socket.on("echo", |_socket: Socket, event: Event| async move {
             let (args, ack) = event.split();
@@ -86,7 +96,20 @@ async fn hunchensocket_io_server() -> std::io::Result<()> {
             let _ = event.ack.send("ok");
         });
     });
-    io.serve(listen().await).await
+    Ok(io.serve(listen().await).await?)
+}
+
+// ---- OURS ON REDIS: waiting for the crate hunchensocket-redis (../hunchensocket-redis) ----
+// Once it exists, this is (with `hunchensocket-redis = { path = "../hunchensocket-redis" }` in
+// Cargo.toml):
+//     let adapter = hunchensocket_redis::ClassicAdapter::connect(hunchensocket_redis::Config::new(url)).await?;
+//     Ok(builder.adapter(adapter))
+/// Our server's classic Redis adapter (pub/sub), connected to `url`.
+async fn with_redis_adapter(
+    _builder: hunchensocket_io::Builder,
+    url: &str,
+) -> Result<hunchensocket_io::Builder, BoxError> {
+    Err(format!("ours on Redis ({url}) needs hunchensocket-redis, which this build lacks").into())
 }
 
 /// Ours, raw: the hunchensocket-core echo (the logic of examples/src/bin/echo.rs): every data
@@ -110,39 +133,76 @@ async fn hunchensocket_echo_server() -> std::io::Result<()> {
 }
 
 /// Peer: socketioxide (crates.io) with the bench events, served by hyper.
-async fn socketioxide_server() -> std::io::Result<()> {
+async fn socketioxide_server() -> Result<(), BoxError> {
+    let (svc, io) = socketioxide::SocketIo::builder().build_svc();
+    socketioxide_events(&io);
+    Ok(serve_hyper(svc).await?)
+}
+
+/// Peer on Redis: socketioxide with socketioxide-redis (its pub/sub adapter; RESP3, which its
+/// driver requires).
+async fn socketioxide_redis_server(url: &str) -> Result<(), BoxError> {
+    use socketioxide_redis::drivers::redis::redis_client as redis;
+    use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
+
+    let client = redis::Client::open(format!("{url}?protocol=resp3"))?;
+    let adapter = RedisAdapterCtr::new_with_redis(&client).await?;
+    let (svc, io) = socketioxide::SocketIo::builder()
+        .with_adapter::<RedisAdapter<_>>(adapter)
+        .build_svc();
+    // The namespace subscribes to its channels before the server listens.
+    socketioxide_events(&io).await?;
+    Ok(serve_hyper(svc).await?)
+}
+
+/// The bench events on socketioxide's `/`, for any adapter; what `ns` returns (the adapter's
+/// initialization) is the caller's to await.
+fn socketioxide_events<A>(io: &socketioxide::SocketIo<A>) -> A::InitRes
+where
+    A: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter,
+{
     use serde_json::Value;
-    use socketioxide::SocketIo;
     use socketioxide::extract::{AckSender, Data, SocketRef};
 
-    let (svc, io) = SocketIo::builder().build_svc();
-    io.ns("/", async |socket: SocketRef| {
-        socket.on("echo", async |Data::<Value>(data), ack: AckSender| {
+    io.ns("/", async |socket: SocketRef<A>| {
+        socket.on("echo", async |Data::<Value>(data), ack: AckSender<A>| {
             let _ = ack.send(&data);
         });
         socket.on(
             "echo-emit",
-            async |socket: SocketRef, Data::<Value>(data)| {
+            async |socket: SocketRef<A>, Data::<Value>(data)| {
                 let _ = socket.emit("echo", &data);
             },
         );
         socket.on(
             "join",
-            async |socket: SocketRef, Data::<String>(room), ack: AckSender| {
+            async |socket: SocketRef<A>, Data::<String>(room), ack: AckSender<A>| {
                 socket.join(room);
                 let _ = ack.send("ok");
             },
         );
         socket.on(
             "bcast",
-            async |socket: SocketRef, Data::<(String, u64)>((room, n))| {
+            async |socket: SocketRef<A>, Data::<(String, u64)>((room, n))| {
                 let _ = socket.to(room).emit("tick", &n).await;
             },
         );
-        socket.on("gc", async |ack: AckSender| {
+        socket.on("gc", async |ack: AckSender<A>| {
             let _ = ack.send("ok");
         });
-    });
+    })
+}
+
+/// Serves a socketioxide service over hyper, one task per connection.
+async fn serve_hyper<S>(svc: S) -> std::io::Result<()>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming> + Clone + Send + 'static,
+    S::Future: Send,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let listener = listen().await;
     loop {
         let (stream, _) = listener.accept().await?;

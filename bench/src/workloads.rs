@@ -1,16 +1,17 @@
-//! The workloads, each run against one server process. Every figure is taken on this process's
-//! side (the load generator, one thread on CPU 1) and from /proc for the server (CPU 0).
+//! The workloads, each run against one server process (or, cluster-broadcast, two on one
+//! Redis). Every figure is taken on this process's side (the load generator, one thread on
+//! CPU 1) and from /proc for the servers (CPU 0) and Redis.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
 use crate::client::{self, Conn, Proto, TEXT};
-use crate::procs::Server;
+use crate::procs::{Redis, Server};
 
 /// The figures of one run: name → value.
 pub type Metrics = BTreeMap<String, f64>;
@@ -330,35 +331,60 @@ pub async fn ack_latency(
     Ok(m)
 }
 
-/// `sessions` sessions in room `bench`; another session asks the server 10 times a second to
-/// emit `tick` N to the room. Figures: server CPU per delivery, and the latency of the last
-/// delivery of each tick (from the request's send).
+/// The tick number of the probe broadcast that checks a cluster carries broadcasts between its
+/// nodes (never a real tick).
+const PROBE: usize = 999_999_999;
+
+/// `sessions` sessions in room `bench`, spread evenly over the `nodes` (one server, or a cluster
+/// of servers on one Redis: half on each of two); a session on the first node, not in the room,
+/// asks it 10 times a second to emit `tick` N to the room. Figures: server CPU per delivery (all
+/// nodes summed; with `redis`, Redis's CPU per delivery too), and the latency of the last
+/// delivery of each tick (from the request's send), whichever node it came through.
 pub async fn broadcast(
-    server: &Server,
+    nodes: &[&Server],
+    redis: Option<&Redis>,
     sessions: usize,
     timing: Timing,
 ) -> Result<Metrics, String> {
     let warm_ticks = (timing.warmup.as_secs_f64() * 10.0).round() as usize;
     let ticks = warm_ticks + ((timing.measure.as_secs_f64() * 10.0).round() as usize).max(2);
-    let members = connect_many(server.addr, Proto::SocketIo, sessions, true).await?;
-    let mut control = Conn::open(server.addr, Proto::SocketIo, sessions)
+    let cpu_us = || nodes.iter().map(|s| s.cpu_us()).sum::<u64>();
+    let mut members = Vec::with_capacity(sessions);
+    for (i, node) in nodes.iter().enumerate() {
+        // Node i gets sessions i, i + len, i + 2 len, ...: an even split.
+        let share = (sessions + nodes.len() - 1 - i) / nodes.len();
+        let conns = connect_many(node.addr, Proto::SocketIo, share, true).await?;
+        members.extend(conns.into_iter().map(|c| (i, c)));
+    }
+    let mut control = Conn::open(nodes[0].addr, Proto::SocketIo, sessions)
         .await
         .map_err(io_err("control session"))?;
     let count: Arc<Vec<AtomicU64>> = Arc::new((0..ticks).map(|_| AtomicU64::new(0)).collect());
     let last_ns: Arc<Vec<AtomicU64>> = Arc::new((0..ticks).map(|_| AtomicU64::new(0)).collect());
+    let probed: Arc<Vec<AtomicBool>> =
+        Arc::new(nodes.iter().map(|_| AtomicBool::new(false)).collect());
     let base = Instant::now();
     let counters = Arc::new(Counters::default());
     let mut tasks = Vec::new();
-    for mut conn in members {
-        let (count, last_ns, counters) = (count.clone(), last_ns.clone(), counters.clone());
+    for (node, mut conn) in members {
+        let (count, last_ns, probed, counters) = (
+            count.clone(),
+            last_ns.clone(),
+            probed.clone(),
+            counters.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let run = async {
                 loop {
                     let f = conn.read_data().await?;
-                    if let Some(n) = client::tick_number(conn.payload(f)).filter(|&n| n < ticks) {
-                        let at = base.elapsed().as_nanos() as u64;
-                        count[n].fetch_add(1, Relaxed);
-                        last_ns[n].fetch_max(at, Relaxed);
+                    match client::tick_number(conn.payload(f)) {
+                        Some(n) if n < ticks => {
+                            let at = base.elapsed().as_nanos() as u64;
+                            count[n].fetch_add(1, Relaxed);
+                            last_ns[n].fetch_max(at, Relaxed);
+                        }
+                        Some(PROBE) => probed[node].store(true, Relaxed),
+                        _ => {}
                     }
                 }
             };
@@ -367,6 +393,35 @@ pub async fn broadcast(
                 counters.errors.fetch_add(1, Relaxed);
             }
         }));
+    }
+    if nodes.len() > 1 {
+        // A cluster: wait (up to 5 s) until a broadcast from the first node reaches members on
+        // every node, so that no node is still subscribing to Redis when the ticks start.
+        let probe = client::encode(
+            Proto::SocketIo,
+            TEXT,
+            format!("42[\"bcast\",\"bench\",{PROBE}]").as_bytes(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        'probing: loop {
+            control
+                .send(&probe)
+                .await
+                .map_err(io_err("probe request"))?;
+            let resend = Instant::now() + Duration::from_millis(100);
+            while Instant::now() < resend {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                if probed.iter().all(|p| p.load(Relaxed)) {
+                    break 'probing;
+                }
+            }
+            if Instant::now() > deadline {
+                abort_all(&tasks);
+                return Err(
+                    "a broadcast from node 1 reached no member on some node within 5 s".into(),
+                );
+            }
+        }
     }
     let requests: Vec<Vec<u8>> = (0..ticks)
         .map(|n| {
@@ -379,11 +434,13 @@ pub async fn broadcast(
         .collect();
     let mut sent_ns = vec![0u64; ticks];
     let first = Instant::now() + Duration::from_millis(10);
-    let mut cpu0 = server.cpu_us();
+    let mut cpu0 = cpu_us();
+    let mut redis0 = redis.map_or(0, Redis::cpu_us);
     for (n, req) in requests.iter().enumerate() {
         tokio::time::sleep_until((first + Duration::from_millis(100 * n as u64)).into()).await;
         if n == warm_ticks {
-            cpu0 = server.cpu_us();
+            cpu0 = cpu_us();
+            redis0 = redis.map_or(0, Redis::cpu_us);
         }
         sent_ns[n] = base.elapsed().as_nanos() as u64;
         control.send(req).await.map_err(io_err("bcast request"))?;
@@ -393,7 +450,8 @@ pub async fn broadcast(
     while (count[ticks - 1].load(Relaxed) as usize) < sessions && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let cpu1 = server.cpu_us();
+    let cpu1 = cpu_us();
+    let redis1 = redis.map_or(0, Redis::cpu_us);
     abort_all(&tasks);
     let measured = warm_ticks..ticks;
     let deliveries: u64 = measured.clone().map(|n| count[n].load(Relaxed)).sum();
@@ -413,15 +471,24 @@ pub async fn broadcast(
         }
         lat_ms[((q * lat_ms.len() as f64).ceil() as usize).clamp(1, lat_ms.len()) - 1]
     };
+    let per_delivery = |us: u64| {
+        if deliveries > 0 {
+            us as f64 / deliveries as f64
+        } else {
+            0.0
+        }
+    };
     let mut m = Metrics::new();
     m.insert(
         "server_cpu_us_per_delivery".into(),
-        if deliveries > 0 {
-            (cpu1 - cpu0) as f64 / deliveries as f64
-        } else {
-            0.0
-        },
+        per_delivery(cpu1 - cpu0),
     );
+    if redis.is_some() {
+        m.insert(
+            "redis_cpu_us_per_delivery".into(),
+            per_delivery(redis1 - redis0),
+        );
+    }
     m.insert("last_delivery_p50_ms".into(), pick(0.5));
     m.insert("last_delivery_p99_ms".into(), pick(0.99));
     m.insert(
