@@ -2,6 +2,7 @@
 # Install everything the peer tests need. Idempotent: safe (and cheap) to run every time.
 #
 #   Debian packages : libprotocol-websocket-perl (hixie-76 client), openssl (test certificates),
+#                     redis-server and redis-tools (the Redis fleet tests),
 #                     nodejs and npm when `node` / `npm` are not on PATH (Socket.IO peer)
 #   .venv/          : Python 3 venv with tests/peers/requirements.txt (websockets, python-socketio)
 #   tests/socketio/node_modules/ : `npm ci` from tests/socketio/package-lock.json (socket.io-client)
@@ -9,6 +10,8 @@
 #   tests/browser/node_modules/  : `npm ci` from tests/browser/package-lock.json (playwright-core)
 #   js-client/node_modules/      : `npm ci` from js-client/package-lock.json (esbuild, typescript, socket.io-client)
 #   bench/node/node_modules/     : `npm ci` from bench/node/package-lock.json (socket.io, for the benchmark)
+#   tests/cluster/node_modules/  : `npm ci` from tests/cluster/package-lock.json (socket.io, the Redis
+#                                  adapter and emitter, node-redis, socket.io-client, notepack.io)
 #   .venv-autobahn/ : Python 2.7 venv with Autobahn|Testsuite (wstest)
 #
 # Environment:
@@ -40,7 +43,7 @@ quiet() {
 PY3=${PY3:-python3}
 
 # ---------------------------------------------------------------- Debian packages
-APT_PKGS=(libprotocol-websocket-perl openssl)
+APT_PKGS=(libprotocol-websocket-perl openssl redis-server redis-tools)
 # Debian's own python3 cannot make venvs without python3-venv (no ensurepip).
 if ! "$PY3" -c 'import ensurepip' 2>/dev/null; then APT_PKGS+=(python3-venv); fi
 # node --test and the socket.io-client peer; keep a node that is already there (any packaging).
@@ -103,6 +106,8 @@ npm_ci tests/browser 'require("playwright-core")' "playwright-core"
 npm_ci js-client 'require("esbuild"); require("typescript"); require("socket.io-client")' "esbuild, typescript"
 # The Node socket.io server the benchmark compares with.
 npm_ci bench/node 'require("socket.io")' "socket.io"
+# The Redis fleet tests: Node socket.io nodes with @socket.io/redis-adapter, the emitter, node-redis.
+npm_ci tests/cluster 'require("socket.io"); require("@socket.io/redis-adapter")' "socket.io fleet"
 
 # ---------------------------------------------------------------- Python 2.7 venv for Autobahn
 REQ27=tests/peers/autobahn/requirements-py27.txt

@@ -8,7 +8,11 @@
 #  5. cargo build --release -p hunchensocket-examples --bin conformance   (if a Socket.IO peer is selected)
 #  6. Socket.IO peers, each starting its own target/release/conformance:
 #     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio),
-#     js-client (our client: size check, tsc --noEmit, node --test of ours and the official client)
+#     js-client (our client: size check, tsc --noEmit, node --test of ours and the official client),
+#     cluster-js (tests/cluster/fleet.test.mjs: a fleet of conformance and Node socket.io nodes on
+#     redis-server and on a Redis Cluster, every cluster operation from every node) and
+#     cluster-faults (tests/cluster/faults.test.mjs: a Redis restart, kill -9 of a node, garbage on
+#     the adapter's channels); both start their own redis-server processes
 #  7. cargo build --release -p hunchensocket-examples --bin chat          (if a browser peer is selected)
 #  8. browser-chat: the chat example in Chromium (playwright-core, node --test); it starts its own
 #     target/release/chat and leaves screenshots in target/artifacts/
@@ -27,7 +31,7 @@
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
-#                             js-client browser-chat bench-smoke)
+#                             js-client cluster-js cluster-faults browser-chat bench-smoke)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,7 +47,7 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client browser-chat bench-smoke)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults browser-chat bench-smoke)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, Socket.IO peers (they start the conformance server themselves),
 # browser peers (they start the chat example themselves), and the benchmark smoke run (it
@@ -54,7 +58,7 @@ BROWSER_PEERS=()
 BENCH_PEERS=()
 for peer in "${PEER_LIST[@]}"; do
     case $peer in
-        socketio-* | js-client) IO_PEERS+=("$peer") ;;
+        socketio-* | js-client | cluster-*) IO_PEERS+=("$peer") ;;
         browser-*) BROWSER_PEERS+=("$peer") ;;
         bench-*) BENCH_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
@@ -179,6 +183,10 @@ else
             js-client) run_peer js-client 90 env CONFORMANCE_BIN="$CONFORMANCE" bash -c \
                 'cd js-client && node scripts/size.mjs && node_modules/.bin/tsc --noEmit -p . \
                     && node --experimental-websocket --test --test-reporter=spec test/client.test.mjs test/kick.test.mjs' ;;
+            cluster-js) run_peer cluster-js 300 env CONFORMANCE_BIN="$CONFORMANCE" \
+                node --test --test-reporter=spec tests/cluster/fleet.test.mjs ;;
+            cluster-faults) run_peer cluster-faults 300 env CONFORMANCE_BIN="$CONFORMANCE" \
+                node --test --test-reporter=spec tests/cluster/faults.test.mjs ;;
             *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
         esac
     done
