@@ -23,6 +23,9 @@ use crate::node::NsAdapter;
 use crate::wire::Kind;
 use crate::{Config, Error, Status};
 
+/// A hook told of outages and recoveries.
+pub(crate) type StatusHook = Arc<dyn Fn(Status) + Send + Sync>;
+
 /// The connection commands go through.
 #[derive(Clone)]
 pub(crate) enum Conn {
@@ -62,7 +65,7 @@ pub(crate) struct Bus {
     sub: tokio::sync::Mutex<Conn>,
     routes: RwLock<HashMap<Bytes, Route>>,
     down: AtomicBool,
-    hooks: Mutex<Vec<Arc<dyn Fn(Status) + Send + Sync>>>,
+    hooks: Mutex<Vec<StatusHook>>,
     dropped: AtomicU64,
 }
 
@@ -169,7 +172,7 @@ impl Bus {
     }
 
     /// Adds a hook told of outages and recoveries.
-    pub(crate) fn on_status(&self, hook: Arc<dyn Fn(Status) + Send + Sync>) {
+    pub(crate) fn on_status(&self, hook: StatusHook) {
         lock(&self.hooks).push(hook);
     }
 
@@ -200,6 +203,16 @@ impl Bus {
             }
             _ => {}
         }
+    }
+
+    /// Counts one message dropped (unreadable, say).
+    pub(crate) fn count_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages from Redis dropped so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Whether Redis is reachable, as far as this node knows.

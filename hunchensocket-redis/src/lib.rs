@@ -186,6 +186,12 @@ macro_rules! adapter_type {
             pub fn is_connected(&self) -> bool {
                 self.bus.is_up()
             }
+
+            /// How many messages from Redis were dropped so far: unreadable, over
+            /// [`Config::max_message_size`], or past [`Config::max_inbound_bytes`] waiting.
+            pub fn dropped_messages(&self) -> u64 {
+                self.bus.dropped()
+            }
         }
 
         impl AdapterFactory for $name {

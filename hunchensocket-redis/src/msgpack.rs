@@ -45,9 +45,9 @@ fn number(n: &Number) -> Mp {
     }
     let f = n.as_f64().unwrap_or(f64::NAN);
     // JavaScript has one number type: an integral value goes out as an integer.
-    if f.fract() == 0.0 && f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+    if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
         Mp::from(f as u64)
-    } else if f.fract() == 0.0 && f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+    } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
         Mp::from(f as i64)
     } else {
         Mp::F64(f)
@@ -66,10 +66,7 @@ pub(crate) fn to_json(value: Mp, attachments: &mut Vec<Bytes>) -> Value {
         },
         Mp::F32(f) => Number::from_f64(f64::from(f)).map_or(Value::Null, Value::Number),
         Mp::F64(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
-        Mp::String(s) => Value::String(match s.into_str() {
-            Some(s) => s,
-            None => String::new(),
-        }),
+        Mp::String(s) => Value::String(s.into_str().unwrap_or_default()),
         Mp::Binary(b) => bin(b, attachments),
         Mp::Array(items) => {
             Value::Array(items.into_iter().map(|v| to_json(v, attachments)).collect())

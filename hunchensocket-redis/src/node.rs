@@ -130,11 +130,14 @@ impl NsAdapter {
         };
         match decoded {
             Ok(msg) => self.on_message(msg),
-            Err(e) => tracing::warn!(
-                nsp = %self.nsp,
-                bytes = payload.len(),
-                "redis adapter: invalid message dropped: {e}"
-            ),
+            Err(e) => {
+                self.bus.count_dropped();
+                tracing::warn!(
+                    nsp = %self.nsp,
+                    bytes = payload.len(),
+                    "redis adapter: invalid message dropped: {e}"
+                );
+            }
         }
     }
 

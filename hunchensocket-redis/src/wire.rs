@@ -457,7 +457,7 @@ pub(crate) mod classic {
             1 => Body::AllRooms {
                 request_id: string(&m, "requestId")?,
             },
-            2 | 3 | 4 if m.get("opts").is_none() => Body::Ignored,
+            2..=4 if m.get("opts").is_none() => Body::Ignored,
             2 => Body::Join {
                 opts: Opts::parse(m.get("opts"))?,
                 rooms: rooms(m.get("rooms"))?,
