@@ -31,7 +31,7 @@ impl Redis {
         });
         let dir = std::env::temp_dir().join(format!("hs-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
@@ -52,6 +52,8 @@ impl Redis {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server did not listen on {port}");
     }
 
@@ -177,7 +179,7 @@ async fn broadcasts_and_requests_cross_and_garbage_is_dropped() {
         .await
         .unwrap();
     let (a, _ra) = node(&fa, &["a1"]).await;
-    let (b, rb) = node(&fb, &["b1", "b2"]).await;
+    let (_b, rb) = node(&fb, &["b1", "b2"]).await;
     assert_eq!(a.server_count().await, 2);
 
     a.broadcast(&event("hello"), &BroadcastOptions::to(["room".to_string()]))
