@@ -69,6 +69,15 @@ impl Args {
     }
 }
 
+/// Sends the libraries' log lines (warnings and errors: a Redis outage, a message dropped) to
+/// stderr.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Binds `addr` and prints `listening on ADDR` (scripts wait for that line).
 pub async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -164,6 +164,14 @@ impl Accept {
         self.protocol = Some(protocol.into());
         self
     }
+
+    /// Chooses the first subprotocol the client offered, if it offered any: what a server that
+    /// speaks every subprotocol the same way answers (a hixie-76 client fails the connection
+    /// when its offer is not echoed).
+    pub fn first_protocol(mut self, handshake: &Handshake<'_>) -> Self {
+        self.protocol = handshake.protocols().first().cloned();
+        self
+    }
 }
 
 /// A WebSocket acceptor that serves ordinary HTTP beside WebSocket upgrades.

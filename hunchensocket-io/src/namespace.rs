@@ -138,11 +138,7 @@ impl Local for NamespaceInner {
 
     fn disconnect(&self, sids: &[SocketId], close: bool) {
         for socket in self.each(sids) {
-            if close {
-                socket.close_connection();
-            } else {
-                socket.disconnect();
-            }
+            socket.disconnect_with(close);
         }
     }
 

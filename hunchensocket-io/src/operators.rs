@@ -272,11 +272,7 @@ impl Operators {
     /// is closed (`disconnectSockets(true)`).
     pub fn disconnect_with(&self, close: bool) {
         for socket in self.sockets() {
-            if close {
-                socket.close_connection();
-            } else {
-                socket.disconnect();
-            }
+            socket.disconnect_with(close);
         }
         if self.remote() {
             log_adapter(self.ns.adapter.disconnect_sockets(&self.opts, close));

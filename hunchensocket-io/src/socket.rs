@@ -463,6 +463,17 @@ impl Socket {
         self.closed(DisconnectReason::ServerNamespaceDisconnect);
     }
 
+    /// Removes the client from this namespace as [`disconnect`](Self::disconnect) does; with
+    /// `close`, its whole connection is closed right after the DISCONNECT packet (Socket.IO's
+    /// `socket.disconnect(true)`), so the client sees "io server disconnect" and does not
+    /// reconnect.
+    pub fn disconnect_with(&self, close: bool) {
+        self.disconnect();
+        if close {
+            self.close_connection();
+        }
+    }
+
     /// Closes the client's whole connection (every namespace).
     pub fn close_connection(&self) {
         self.0.session.close(CloseReason::ServerClose);

@@ -13,6 +13,7 @@ const USAGE: &str = "usage: axum [--listen ADDR]";
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse(USAGE);
+    hunchensocket_examples::init_logs();
     let io = SocketIo::new();
     io.ns("/", |socket: Socket| async move {
         socket.on(

@@ -516,6 +516,7 @@ fn asset(
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse(USAGE);
+    hunchensocket_examples::init_logs();
     // `--client-js PATH`: that file instead of the bundled client, read once at start.
     let client_js = args.get("client-js").map(|path| match std::fs::read(path) {
         Ok(js) => Bytes::from(js),

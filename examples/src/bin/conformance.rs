@@ -14,6 +14,7 @@ const USAGE: &str = "usage: conformance [--listen ADDR] [--redis URL [--redis-sh
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse(USAGE);
+    hunchensocket_examples::init_logs();
     let mut options = conformance::Options {
         node: args.get_or("node", "hunchensocket").to_string(),
         ..Default::default()

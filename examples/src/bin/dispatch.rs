@@ -47,7 +47,7 @@ fn chat(room: Room, allowed_origin: String) -> impl Fn(&Handshake<'_>) -> Option
             return None;
         }
         let room = room.clone();
-        Some(Accept::session(move |sender: Sender| {
+        let accept = Accept::session(move |sender: Sender| {
             room.join(sender.clone());
             move |msg: Message| {
                 let (room, sender) = (room.clone(), sender.clone());
@@ -59,7 +59,8 @@ fn chat(room: Room, allowed_origin: String) -> impl Fn(&Handshake<'_>) -> Option
                     }
                 }
             }
-        }))
+        });
+        Some(accept.first_protocol(hs))
     }
 }
 
@@ -76,12 +77,14 @@ fn shout(hs: &Handshake<'_>) -> Option<Accept> {
                 }
             }
         })
+        .first_protocol(hs)
     })
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse(USAGE);
+    hunchensocket_examples::init_logs();
     let origin = args.get_or("allow-origin", "http://localhost").to_string();
     let server = Server::new()
         .dispatch(chat(Room::default(), origin))

@@ -11,6 +11,7 @@ const USAGE: &str = "usage: echo [--listen ADDR] [--tls-cert PEM --tls-key PEM]"
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse(USAGE);
+    hunchensocket_examples::init_logs();
     let config = Config::default()
         .with_max_message_size(16 << 20)
         .with_max_frame_size(16 << 20);
@@ -29,8 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .body(Full::new(Bytes::from_static(body.as_bytes())))
                 .unwrap_or_default()
         })
-        .dispatch(|_: &Handshake<'_>| {
-            Some(Accept::session(|sender| {
+        .dispatch(|hs: &Handshake<'_>| {
+            let echo = Accept::session(|sender| {
                 move |msg: Message| {
                     let sender = sender.clone();
                     async move {
@@ -39,7 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         }
                     }
                 }
-            }))
+            });
+            // Whatever subprotocol the client offers first is spoken here (echoed).
+            Some(echo.first_protocol(hs))
         });
     match (args.get("tls-cert"), args.get("tls-key")) {
         (Some(cert), Some(key)) => server = server.tls_pem(cert, key)?,
