@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::engine::{CloseReason, Handler, HandshakeInfo, Payload, Session};
-use crate::packet::{self, Packet, PacketType};
+use crate::packet::{self, Packet, PacketType, ParseError};
 use crate::server::IoInner;
 use crate::socket::{DisconnectReason, Socket, lock, send_packet};
 
@@ -20,7 +20,7 @@ use crate::socket::{DisconnectReason, Socket, lock, send_packet};
 pub struct ClientData {
     sockets: Mutex<HashMap<String, Socket>>,
     /// A binary packet waiting for its attachments.
-    partial: Mutex<Option<(Packet, Vec<Bytes>)>>,
+    partial: Mutex<Option<Partial>>,
     /// Whether the client ever connected to a namespace (for the connect timeout).
     joined: AtomicBool,
     /// Ends the connect-timeout wait as soon as the client joins.
@@ -35,6 +35,15 @@ impl ClientData {
     pub(crate) fn remove(&self, nsp: &str) -> Option<Socket> {
         lock(&self.sockets).remove(nsp)
     }
+}
+
+/// A binary packet being put back together: its header, the attachments so far, and the bytes
+/// they hold with the header's text (bounded by the payload limit).
+#[derive(Debug)]
+struct Partial {
+    packet: Packet,
+    attachments: Vec<Bytes>,
+    bytes: usize,
 }
 
 /// The engine handler of a Socket.IO server.
@@ -81,37 +90,16 @@ impl Handler for SioHandler {
 
     fn on_message(&self, session: &Arc<Session<ClientData>>, payload: Payload) {
         let Some(io) = self.io.upgrade() else { return };
-        match payload {
-            Payload::Text(text) => match packet::decode(&text) {
-                Ok(p) if p.kind.is_binary() && p.attachments > 0 => {
-                    let mut partial = lock(&session.data().partial);
-                    if partial.is_some() {
-                        drop(partial);
-                        session.close(CloseReason::ParseError);
-                        return;
-                    }
-                    *partial = Some((p, Vec::new()));
-                }
-                Ok(p) => dispatch(&io, session, p, Vec::new()),
-                Err(e) => {
-                    tracing::debug!(sid = %session.id(), "invalid packet: {e}");
-                    session.close(CloseReason::ParseError);
-                }
-            },
-            Payload::Binary(bin) => {
-                let mut partial = lock(&session.data().partial);
-                let Some((p, mut bins)) = partial.take() else {
-                    drop(partial);
-                    session.close(CloseReason::ParseError);
-                    return;
-                };
-                bins.push(bin);
-                if bins.len() < p.attachments {
-                    *partial = Some((p, bins));
-                } else {
-                    drop(partial);
-                    dispatch(&io, session, p, bins);
-                }
+        let complete = match payload {
+            Payload::Text(text) => on_text(&io, session, &text),
+            Payload::Binary(bin) => on_attachment(&io, session, bin),
+        };
+        match complete {
+            Ok(Some((packet, attachments))) => dispatch(&io, session, packet, attachments),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(sid = %session.id(), "invalid packet: {e}");
+                session.close(CloseReason::ParseError);
             }
         }
     }
@@ -127,6 +115,56 @@ impl Handler for SioHandler {
             socket.closed(DisconnectReason::from(reason));
         }
     }
+}
+
+/// A packet and its attachments, once it is complete.
+type Complete = Option<(Packet, Vec<Bytes>)>;
+
+/// A text message: a whole packet, or the header of a binary one whose attachments follow.
+fn on_text(
+    io: &IoInner,
+    session: &Session<ClientData>,
+    text: &str,
+) -> Result<Complete, ParseError> {
+    let mut partial = lock(&session.data().partial);
+    if partial.is_some() {
+        return Err(ParseError::AttachmentOutOfTurn);
+    }
+    let packet = packet::decode(text)?;
+    if !packet.kind.is_binary() || packet.attachments == 0 {
+        return Ok(Some((packet, Vec::new())));
+    }
+    if packet.attachments > io.config.max_attachments {
+        return Err(ParseError::TooManyAttachments(packet.attachments));
+    }
+    *partial = Some(Partial {
+        packet,
+        attachments: Vec::new(),
+        bytes: text.len(),
+    });
+    Ok(None)
+}
+
+/// A binary message: the next attachment of the packet being put back together.
+fn on_attachment(
+    io: &IoInner,
+    session: &Session<ClientData>,
+    bin: Bytes,
+) -> Result<Complete, ParseError> {
+    let mut slot = lock(&session.data().partial);
+    let mut partial = slot.take().ok_or(ParseError::AttachmentOutOfTurn)?;
+    partial.bytes = partial.bytes.saturating_add(bin.len());
+    if partial.bytes > io.config.engine.max_payload {
+        return Err(ParseError::AttachmentsTooLarge);
+    }
+    partial.attachments.push(bin);
+    if partial.attachments.len() < partial.packet.attachments {
+        *slot = Some(partial);
+        return Ok(None);
+    }
+    drop(slot);
+    packet::check_placeholders(partial.packet.data.as_ref(), partial.attachments.len())?;
+    Ok(Some((partial.packet, partial.attachments)))
 }
 
 fn dispatch(

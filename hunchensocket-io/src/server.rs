@@ -37,6 +37,10 @@ pub struct IoConfig {
     pub ack_timeout: Duration,
     /// Whether the bundled JavaScript client is served at `{path}client.js`. Default true.
     pub serve_client: bool,
+    /// Most binary attachments one packet may announce; a client announcing more is
+    /// disconnected (parse error) before any of them is read. Default 10, as socket.io-parser.
+    /// The attachments of one packet together may hold at most `engine.max_payload` bytes.
+    pub max_attachments: usize,
 }
 
 impl Default for IoConfig {
@@ -46,6 +50,7 @@ impl Default for IoConfig {
             connect_timeout: Duration::from_secs(45),
             ack_timeout: Duration::from_secs(5),
             serve_client: true,
+            max_attachments: 10,
         }
     }
 }
@@ -124,6 +129,12 @@ impl Builder {
     /// Whether to serve the bundled JavaScript client at `{path}client.js` (default true).
     pub fn serve_client(mut self, serve: bool) -> Self {
         self.config.serve_client = serve;
+        self
+    }
+
+    /// Most binary attachments one packet may announce (default 10).
+    pub fn max_attachments(mut self, count: usize) -> Self {
+        self.config.max_attachments = count;
         self
     }
 
