@@ -95,6 +95,7 @@ where
                 reader: None,
                 corked: false,
                 io: None,
+                pong: None,
             }),
             wake_writer: Notify::new(),
             handles: std::sync::atomic::AtomicUsize::new(2),
