@@ -142,3 +142,39 @@ async fn every_ping_is_answered_while_there_is_room() {
         assert_eq!(payload, format!("payload-{i}").as_bytes());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_makes_no_progress_ends_the_connection() {
+    let config = Config::default().with_write_timeout(Duration::from_millis(200));
+    let (addr, mut reports) = server(config).await;
+    let _client = raw_client(addr).await;
+    let (sender, _) = next(&mut reports).await;
+
+    // 16 MiB for a peer that reads nothing: far more than the kernel buffers of both ends.
+    let chunk = bytes::Bytes::from(vec![0u8; 256 * 1024]);
+    for _ in 0..64 {
+        sender.send_now(Message::Binary(chunk.clone())).unwrap();
+    }
+    let flushed = tokio::time::timeout(WAIT, sender.flush())
+        .await
+        .expect("flush gives up instead of waiting forever");
+    match flushed {
+        Err(hunchensocket_core::Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}")
+        }
+        other => panic!("expected a timed-out write, got {other:?}"),
+    }
+    let closed = tokio::time::timeout(
+        WAIT,
+        sender.close(hunchensocket_core::CloseCode::NORMAL, ""),
+    )
+    .await
+    .expect("close gives up instead of waiting forever");
+    assert!(closed.is_err(), "the close frame was never written");
+    // The writer has ended and the queued bytes are gone.
+    tokio::time::timeout(WAIT, sender.closed())
+        .await
+        .expect("the connection has ended");
+    assert_eq!(sender.buffered(), 0);
+    assert!(sender.is_closed());
+}

@@ -5,6 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -328,9 +329,25 @@ enum Step {
     Fail(io::ErrorKind),
 }
 
+/// Runs one transport operation, failing it with `TimedOut` when it makes no progress within
+/// `limit` (a peer that stopped reading).
+async fn within<T>(
+    limit: Duration,
+    op: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    tokio::time::timeout(limit, op)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
 /// The connection's writer task: writes what senders could not write at once, completes the
-/// close, and shuts the transport down.
-pub(super) async fn write_loop(shared: Arc<Shared>, close_timeout: std::time::Duration) {
+/// close, and shuts the transport down. A write or the shutdown that makes no progress for
+/// `write_timeout` ends it with an error.
+pub(super) async fn write_loop(
+    shared: Arc<Shared>,
+    close_timeout: Duration,
+    write_timeout: Duration,
+) {
     let mut spare = BytesMut::new();
     let mut close_deadline: Option<tokio::time::Instant> = None;
     let result: io::Result<()> = async {
@@ -357,13 +374,13 @@ pub(super) async fn write_loop(shared: Arc<Shared>, close_timeout: std::time::Du
                     let n = out.len() as u64;
                     let written = async {
                         while out.has_remaining() {
-                            let w = io.write(out.chunk()).await?;
+                            let w = within(write_timeout, io.write(out.chunk())).await?;
                             if w == 0 {
                                 return Err(io::ErrorKind::WriteZero.into());
                             }
                             out.advance(w);
                         }
-                        io.flush().await
+                        within(write_timeout, io.flush()).await
                     }
                     .await;
                     let mut st = shared.lock();
@@ -398,12 +415,15 @@ pub(super) async fn write_loop(shared: Arc<Shared>, close_timeout: std::time::Du
     .await;
     let io = shared.lock().io.take();
     let shutdown = match (result, io) {
-        (Ok(()), Some(mut io)) => io.shutdown().await,
+        (Ok(()), Some(mut io)) => within(write_timeout, io.shutdown()).await,
         (Ok(()), None) => Ok(()),
         (Err(e), _) => Err(e),
     };
     let mut st = shared.lock();
     st.stopped = true;
+    // Nothing more will be written: free what was waiting.
+    st.buf = BytesMut::new();
+    st.pong = None;
     if let Some(reader) = st.reader.take() {
         reader.wake();
     }
