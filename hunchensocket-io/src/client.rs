@@ -25,6 +25,8 @@ pub struct ClientData {
     joined: AtomicBool,
     /// Ends the connect-timeout wait as soon as the client joins.
     joined_wake: tokio::sync::Notify,
+    /// How many events, and bytes of them, may wait for a socket's admission.
+    pub(crate) pending_limits: crate::pending::Limits,
 }
 
 impl ClientData {
@@ -55,7 +57,17 @@ impl Handler for SioHandler {
     type Data = ClientData;
 
     fn data(&self, _info: &HandshakeInfo) -> ClientData {
-        ClientData::default()
+        let pending_limits = match self.io.upgrade() {
+            Some(io) => crate::pending::Limits {
+                events: io.config.max_pending_events,
+                bytes: io.config.max_pending_bytes,
+            },
+            None => Default::default(),
+        };
+        ClientData {
+            pending_limits,
+            ..ClientData::default()
+        }
     }
 
     fn on_open(&self, session: &Arc<Session<ClientData>>) {

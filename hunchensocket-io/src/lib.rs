@@ -36,6 +36,7 @@ mod handler;
 mod namespace;
 mod operators;
 pub mod packet;
+mod pending;
 mod server;
 mod socket;
 

@@ -22,6 +22,7 @@ use crate::handler::{
 use crate::namespace::NamespaceInner;
 use crate::operators::Operators;
 use crate::packet::Packet;
+use crate::pending::{self, Pending};
 
 /// A socket id, distinct from the Engine.IO session id.
 pub type SocketId = Arc<str>;
@@ -99,10 +100,9 @@ pub(crate) struct SocketInner {
     connected: AtomicBool,
     extensions: Mutex<http::Extensions>,
     /// Events received before the connection handler first yielded; `None` once it has.
-    pending: Mutex<Option<Vec<PendingEvent>>>,
+    pending: Mutex<Option<Pending>>,
 }
 
-type PendingEvent = (String, Vec<Value>, Vec<Bytes>, Option<u64>);
 type ErrorHook = Arc<dyn Fn(Socket, EventError) + Send + Sync>;
 
 impl std::fmt::Debug for Socket {
@@ -178,7 +178,7 @@ impl Socket {
             next_ack: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
-            pending: Mutex::new(Some(Vec::new())),
+            pending: Mutex::new(Some(Pending::default())),
         }))
     }
 
@@ -425,10 +425,12 @@ impl Socket {
         attachments: Vec<Bytes>,
         ack: Option<u64>,
     ) {
-        if let Some(waiting) = lock(&self.0.pending).as_mut() {
-            waiting.push((name, args, attachments, ack));
+        let event = (name, args, attachments, ack);
+        let Some((name, args, attachments, ack)) =
+            pending::hold(&self.0.pending, &self.0.session, event)
+        else {
             return;
-        }
+        };
         let any: Vec<AnyHandler> = read(&self.0.any).clone();
         for handler in any {
             run(handler(self.clone(), name.clone(), args.clone()));
