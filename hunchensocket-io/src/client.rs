@@ -227,6 +227,21 @@ fn forget(session: &Session<ClientData>, nsp: &str, socket: &Socket) {
     }
 }
 
+/// Why `socket`, being admitted to `nsp`, is no longer wanted, if it is not: its connection
+/// has closed, or the client has left the namespace (and maybe joined it again since).
+fn gone(session: &Session<ClientData>, nsp: &str, socket: &Socket) -> Option<DisconnectReason> {
+    // The sockets first: a close marks the session closed before it takes them away.
+    let wanted = session
+        .data()
+        .get(nsp)
+        .is_some_and(|s| s.id() == socket.id());
+    match session.lock().closed {
+        Some(reason) => Some(reason.into()),
+        None if !wanted => Some(DisconnectReason::ClientNamespaceDisconnect),
+        None => None,
+    }
+}
+
 /// A client joins a namespace: find (or create) it, run its middleware, admit the socket,
 /// answer, and start the connection handler.
 fn connect(
@@ -263,15 +278,16 @@ fn connect(
             let _ = send_packet(&session, &packet, Vec::new(), false);
             return;
         }
-        let still_wanted = session
-            .data()
-            .get(&nsp)
-            .is_some_and(|s| s.id() == socket.id());
-        if session.is_closed() || !still_wanted {
-            return;
-        }
+        // In the namespace and connected first, checked after: a close or a DISCONNECT from now
+        // on finds the socket connected and removes it the usual way; one that came earlier
+        // (while the middleware ran, or while the socket was being added) is seen by the check,
+        // which removes it the same way. Either way its disconnect handlers run once.
         ns.insert(&socket);
         socket.set_connected();
+        if let Some(reason) = gone(&session, &nsp, &socket) {
+            socket.closed(reason);
+            return;
+        }
         let ack = Packet::connect(
             nsp,
             Some(serde_json::json!({ "sid": socket.id().as_ref() })),
