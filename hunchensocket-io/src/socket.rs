@@ -121,12 +121,13 @@ pub(crate) fn send_packet(
     attachments: Vec<Bytes>,
     volatile: bool,
 ) -> Result<(), EmitError> {
-    let text = crate::packet::encode(packet);
-    session.send(Payload::Text(text.into()), volatile)?;
-    for bin in attachments {
-        session.send(Payload::Binary(bin), volatile)?;
+    let text = Payload::Text(crate::packet::encode(packet).into());
+    if attachments.is_empty() {
+        return Ok(session.send(text, volatile)?);
     }
-    Ok(())
+    // All or nothing: a header without its attachments would put the client out of step.
+    let attachments = attachments.into_iter().map(Payload::Binary);
+    Ok(session.send_all(std::iter::once(text).chain(attachments), volatile)?)
 }
 
 /// Sends a packet encoded once for many sockets.
@@ -135,11 +136,12 @@ pub(crate) fn send_encoded(
     packet: &Encoded,
     volatile: bool,
 ) -> Result<(), EmitError> {
-    session.send(Payload::Text(packet.text.clone()), volatile)?;
-    for bin in &packet.attachments {
-        session.send(Payload::Binary(bin.clone()), volatile)?;
+    let text = Payload::Text(packet.text.clone());
+    if packet.attachments.is_empty() {
+        return Ok(session.send(text, volatile)?);
     }
-    Ok(())
+    let attachments = packet.attachments.iter().cloned().map(Payload::Binary);
+    Ok(session.send_all(std::iter::once(text).chain(attachments), volatile)?)
 }
 
 /// The event packet for `event` with `data` (see [`crate::args::to_args`]) and an optional ack id.

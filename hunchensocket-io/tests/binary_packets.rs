@@ -164,3 +164,52 @@ async fn text_while_attachments_are_awaited_ends_the_session() {
 async fn binary_without_a_header_ends_the_session() {
     rejected(&[bin(3)], defaults).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volatile_binary_emit_is_queued_whole_or_not_at_all() {
+    // Over polling the queue is counted exactly (each message's length plus one), so the room
+    // left can be set to fit a binary packet's header but not its attachment.
+    let io = SocketIo::builder().max_buffer(1000).build();
+    let (sockets_tx, mut sockets) = mpsc::unbounded_channel();
+    io.ns("/", move |socket: Socket| {
+        let _ = sockets_tx.send(socket);
+        async {}
+    });
+    let addr = start(&io).await;
+    let client = PollingClient::join(addr).await;
+    let socket = next(&mut sockets).await;
+
+    let filler = "x".repeat(900); // `2["f","x…"]`: 910 bytes queued
+    socket.volatile().emit("f", &filler).unwrap();
+    let attachment = bytes::Bytes::from(vec![1u8; 500]);
+    let dropped = socket.volatile().emit("b", &attachment);
+    assert!(dropped.is_err(), "there was no room for the attachment");
+    assert!(
+        socket.connected(),
+        "a dropped volatile emit does not disconnect"
+    );
+
+    // What the client gets: the filler alone, never a header without its attachment.
+    let res = client.get().await;
+    let packets: Vec<&str> = res.body.split('\x1e').collect();
+    assert_eq!(
+        packets.len(),
+        1,
+        "sent without its attachment: {:?}",
+        packets.last()
+    );
+    assert_eq!(packets[0], format!(r#"42["f","{filler}"]"#));
+
+    // With room again, the same emit goes out whole.
+    socket.volatile().emit("b", &attachment).unwrap();
+    let res = client.get().await;
+    let packets: Vec<&str> = res.body.split('\x1e').collect();
+    assert_eq!(
+        packets,
+        [
+            r#"451-["b",{"_placeholder":true,"num":0}]"#.to_string(),
+            b64(&attachment)
+        ]
+    );
+    io.close().await;
+}
