@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::engine::{CloseReason, Handler, HandshakeInfo, Payload, Session};
+use crate::handler::Guarded;
 use crate::packet::{self, Packet, PacketType, ParseError};
 use crate::server::IoInner;
 use crate::socket::{DisconnectReason, Socket, lock, send_packet};
@@ -219,6 +220,33 @@ fn dispatch(
     }
 }
 
+/// A handler of `socket` (its middleware, connection handler, event or catch-all handler)
+/// panicked: logged, and the socket ended. Connected, it is disconnected (the client gets a
+/// DISCONNECT; disconnect handlers run with [`DisconnectReason::ServerNamespaceDisconnect`]);
+/// still being admitted, it is refused (a CONNECT_ERROR); already gone, nothing more.
+pub(crate) fn handler_panicked(socket: &Socket, panic: &(dyn std::any::Any + Send)) {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)");
+    tracing::error!(socket = %socket.id(), ns = %socket.ns(), "a handler panicked: {message}");
+    if socket.connected() {
+        socket.disconnect();
+        return;
+    }
+    let session = &socket.0.session;
+    if session
+        .data()
+        .get(socket.ns())
+        .is_some_and(|s| s.id() == socket.id())
+    {
+        forget(session, socket.ns(), socket);
+        let refusal = Packet::connect_error(socket.ns(), "server error", None);
+        let _ = send_packet(session, &refusal, Vec::new(), false);
+    }
+}
+
 /// Removes a socket that was never admitted (if it is still the one registered for `nsp`).
 fn forget(session: &Session<ClientData>, nsp: &str, socket: &Socket) {
     let mut sockets = lock(&session.data().sockets);
@@ -269,9 +297,10 @@ fn connect(
     // middleware has answered) wait in the socket's queue instead of finding no socket.
     lock(&session.data().sockets).insert(nsp.clone(), socket.clone());
     let session = session.clone();
+    let admitting = socket.clone();
     // Run inline: without middleware that waits, the client is admitted before its next packet
     // is read.
-    crate::socket::run(Box::pin(async move {
+    let admission = Box::pin(async move {
         if let Err(refusal) = ns.admit(&socket).await {
             forget(&session, &nsp, &socket);
             let packet = Packet::connect_error(nsp, &refusal.message, refusal.data);
@@ -299,7 +328,8 @@ fn connect(
         let finished = poll_fn(|cx| Poll::Ready(handler.as_mut().poll(cx).is_ready())).await;
         socket.ready();
         if !finished {
-            tokio::spawn(handler);
+            tokio::spawn(Guarded::new(&socket, handler));
         }
-    }));
+    });
+    crate::socket::run(&admitting, admission);
 }

@@ -17,7 +17,7 @@ use crate::client::ClientData;
 use crate::engine::{CloseReason, HandshakeInfo, Payload, Session};
 use crate::handler::{
     AnyHandler, BoxFuture, DisconnectHandler, ErasedEventHandler, Event, EventError, EventHandler,
-    RawArgs, erase,
+    Guarded, RawArgs, erase,
 };
 use crate::namespace::NamespaceInner;
 use crate::operators::Operators;
@@ -435,21 +435,24 @@ impl Socket {
         };
         let any: Vec<AnyHandler> = read(&self.0.any).clone();
         for handler in any {
-            run(handler(self.clone(), name.clone(), args.clone()));
+            run(self, handler(self.clone(), name.clone(), args.clone()));
         }
         let handler = read(&self.0.handlers).get(&name).cloned();
         let ack = AckSender::new(self.0.session.clone(), self.ns().to_string(), ack);
         match handler {
             Some(handler) => {
-                run(handler(
-                    self.clone(),
-                    Event {
-                        name,
-                        args,
-                        attachments,
-                        ack,
-                    },
-                ));
+                run(
+                    self,
+                    handler(
+                        self.clone(),
+                        Event {
+                            name,
+                            args,
+                            attachments,
+                            ack,
+                        },
+                    ),
+                );
             }
             None => tracing::trace!(event = %name, ns = %self.ns(), "event without a handler"),
         }
@@ -491,11 +494,13 @@ impl Socket {
     }
 }
 
-/// Runs a handler's future: polled once here, and only if it has to wait, on a task of its
-/// own. Most handlers finish at once (an ack, an emit), and then no task is spawned at all.
-pub(crate) fn run(mut fut: BoxFuture) {
+/// Runs a handler's future for `socket`: polled once here, and only if it has to wait, on a
+/// task of its own. Most handlers finish at once (an ack, an emit), and then no task is spawned
+/// at all. A panic in it, now or later, ends `socket` instead of unwinding (see [`Guarded`]).
+pub(crate) fn run(socket: &Socket, fut: BoxFuture) {
+    let mut fut = Guarded::new(socket, fut);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    if fut.as_mut().poll(&mut cx).is_pending() {
+    if std::pin::Pin::new(&mut fut).poll(&mut cx).is_pending() {
         // A spawned task is polled again at once, with its own waker.
         tokio::spawn(fut);
     }
