@@ -150,10 +150,18 @@ async fn a_write_that_makes_no_progress_ends_the_connection() {
     let _client = raw_client(addr).await;
     let (sender, _) = next(&mut reports).await;
 
-    // 16 MiB for a peer that reads nothing: far more than the kernel buffers of both ends.
+    // Queue for a peer that reads nothing until the kernel buffers of both ends are full and
+    // bytes stay queued here (a few MiB on Linux loopback).
     let chunk = bytes::Bytes::from(vec![0u8; 256 * 1024]);
-    for _ in 0..64 {
+    let mut queued = 0usize;
+    while sender.buffered() < 1 << 20 {
         sender.send_now(Message::Binary(chunk.clone())).unwrap();
+        queued += chunk.len();
+        assert!(
+            queued < 1 << 30,
+            "1 GiB written to a peer that reads nothing"
+        );
+        tokio::task::yield_now().await;
     }
     let flushed = tokio::time::timeout(WAIT, sender.flush())
         .await
