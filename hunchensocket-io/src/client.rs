@@ -331,5 +331,5 @@ fn connect(
             tokio::spawn(Guarded::new(&socket, handler));
         }
     });
-    crate::socket::run(&admitting, admission);
+    crate::socket::run(&admitting, move || admission);
 }

@@ -30,6 +30,23 @@ impl Guarded {
             socket: socket.clone(),
         }
     }
+
+    /// The future `make` returns; a panic while making it (a handler that is a plain closure,
+    /// an error hook) is caught as one in the future would be.
+    pub(crate) fn make(socket: &Socket, make: impl FnOnce() -> BoxFuture) -> Self {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        let fut = match catch_unwind(AssertUnwindSafe(make)) {
+            Ok(fut) => Some(fut),
+            Err(panic) => {
+                crate::client::handler_panicked(socket, panic.as_ref());
+                None
+            }
+        };
+        Guarded {
+            fut,
+            socket: socket.clone(),
+        }
+    }
 }
 
 impl Future for Guarded {

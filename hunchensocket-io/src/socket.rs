@@ -435,24 +435,19 @@ impl Socket {
         };
         let any: Vec<AnyHandler> = read(&self.0.any).clone();
         for handler in any {
-            run(self, handler(self.clone(), name.clone(), args.clone()));
+            run(self, || handler(self.clone(), name.clone(), args.clone()));
         }
         let handler = read(&self.0.handlers).get(&name).cloned();
         let ack = AckSender::new(self.0.session.clone(), self.ns().to_string(), ack);
         match handler {
             Some(handler) => {
-                run(
-                    self,
-                    handler(
-                        self.clone(),
-                        Event {
-                            name,
-                            args,
-                            attachments,
-                            ack,
-                        },
-                    ),
-                );
+                let event = Event {
+                    name,
+                    args,
+                    attachments,
+                    ack,
+                };
+                run(self, || handler(self.clone(), event));
             }
             None => tracing::trace!(event = %name, ns = %self.ns(), "event without a handler"),
         }
@@ -494,11 +489,12 @@ impl Socket {
     }
 }
 
-/// Runs a handler's future for `socket`: polled once here, and only if it has to wait, on a
-/// task of its own. Most handlers finish at once (an ack, an emit), and then no task is spawned
-/// at all. A panic in it, now or later, ends `socket` instead of unwinding (see [`Guarded`]).
-pub(crate) fn run(socket: &Socket, fut: BoxFuture) {
-    let mut fut = Guarded::new(socket, fut);
+/// Runs a handler's future for `socket`, made by `make`: polled once here, and only if it has to
+/// wait, on a task of its own. Most handlers finish at once (an ack, an emit), and then no task
+/// is spawned at all. A panic in it, now or later, ends `socket` instead of unwinding (see
+/// [`Guarded`]).
+pub(crate) fn run(socket: &Socket, make: impl FnOnce() -> BoxFuture) {
+    let mut fut = Guarded::make(socket, make);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     if std::pin::Pin::new(&mut fut).poll(&mut cx).is_pending() {
         // A spawned task is polled again at once, with its own waker.

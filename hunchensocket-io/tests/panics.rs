@@ -22,6 +22,16 @@ async fn server() -> (
                 tokio::task::yield_now().await;
                 panic!("boom after an await")
             });
+            // Panics when called, before it has made a future.
+            socket.on("sync", |_s: Socket| {
+                if true {
+                    panic!("boom before any future");
+                }
+                std::future::ready(())
+            });
+            // Its arguments do not fit: the error hook runs, and panics.
+            socket.on("typed", |_s: Socket, _n: u32| async {});
+            socket.on_error(|_s, e| panic!("boom in the error hook: {e}"));
             socket.on("ping", |s: Socket| async move {
                 let _ = s.emit("pong", &());
             });
@@ -51,11 +61,11 @@ async fn a_panicking_handler_disconnects_its_socket_only() {
     let (io, addr, mut reasons) = server().await;
     // Kept open to the end, so that their sockets' later disconnects are not reported here.
     let mut clients = Vec::new();
-    for event in ["boom", "later"] {
+    for event in ["boom", "later", "sync", "typed"] {
         let mut client = WsClient::join(addr).await;
         client.send("40/other,").await;
         assert!(client.next_text().await.unwrap().starts_with("40/other,{"));
-        client.send(&format!(r#"42["{event}"]"#)).await;
+        client.send(&format!(r#"42["{event}","x"]"#)).await;
         assert_eq!(client.next_text().await.as_deref(), Some("41"), "{event}");
         assert_eq!(
             next(&mut reasons).await,
