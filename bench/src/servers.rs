@@ -96,20 +96,20 @@ async fn hunchensocket_io_server(redis: Option<&str>) -> Result<(), BoxError> {
             let _ = event.ack.send("ok");
         });
     });
+    // On Redis: subscribed before it listens (in memory: at once).
+    io.ready().await?;
     Ok(io.serve(listen().await).await?)
 }
 
-// ---- OURS ON REDIS: waiting for the crate hunchensocket-redis (../hunchensocket-redis) ----
-// Once it exists, this is (with `hunchensocket-redis = { path = "../hunchensocket-redis" }` in
-// Cargo.toml):
-//     let adapter = hunchensocket_redis::ClassicAdapter::connect(hunchensocket_redis::Config::new(url)).await?;
-//     Ok(builder.adapter(adapter))
 /// Our server's classic Redis adapter (pub/sub), connected to `url`.
 async fn with_redis_adapter(
-    _builder: hunchensocket_io::Builder,
+    builder: hunchensocket_io::Builder,
     url: &str,
 ) -> Result<hunchensocket_io::Builder, BoxError> {
-    Err(format!("ours on Redis ({url}) needs hunchensocket-redis, which this build lacks").into())
+    use hunchensocket_redis::{ClassicAdapter, Config};
+
+    let adapter = ClassicAdapter::connect(Config::new(url)).await?;
+    Ok(builder.adapter(adapter))
 }
 
 /// Ours, raw: the hunchensocket-core echo (the logic of examples/src/bin/echo.rs): every data

@@ -34,6 +34,11 @@ pub struct Config {
     pub close_timeout: Duration,
     /// Bytes queued for writing beyond which senders wait for the queue to drain. Default 4 MiB.
     pub write_buffer_high_water: usize,
+    /// How long one write to the transport may make no progress (a peer that stopped reading,
+    /// a zero TCP window) before the connection is dropped: the writer ends, its buffers are
+    /// freed, and waiting [`flush`](crate::Sender::flush) and [`close`](crate::Sender::close)
+    /// calls fail with an I/O error of kind `TimedOut`. Default 30 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for Config {
@@ -45,6 +50,7 @@ impl Default for Config {
             key3_timeout: Duration::from_secs(5),
             close_timeout: Duration::from_secs(5),
             write_buffer_high_water: 4 << 20,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -83,6 +89,12 @@ impl Config {
     /// Sets [`Config::write_buffer_high_water`].
     pub fn with_write_buffer_high_water(mut self, bytes: usize) -> Self {
         self.write_buffer_high_water = bytes;
+        self
+    }
+
+    /// Sets [`Config::write_timeout`].
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 }

@@ -95,6 +95,7 @@ where
                 reader: None,
                 corked: false,
                 io: None,
+                pong: None,
             }),
             wake_writer: Notify::new(),
             handles: std::sync::atomic::AtomicUsize::new(2),
@@ -103,7 +104,11 @@ where
         });
         let (read, write) = tokio::io::split(io);
         shared.lock().io = Some(Box::new(write));
-        tokio::spawn(write_loop(shared.clone(), config.close_timeout));
+        tokio::spawn(write_loop(
+            shared.clone(),
+            config.close_timeout,
+            config.write_timeout,
+        ));
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&prefix);
         WebSocket {

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::engine::{CloseReason, Handler, HandshakeInfo, Payload, Session};
-use crate::packet::{self, Packet, PacketType};
+use crate::handler::Guarded;
+use crate::packet::{self, Packet, PacketType, ParseError};
 use crate::server::IoInner;
 use crate::socket::{DisconnectReason, Socket, lock, send_packet};
 
@@ -20,11 +21,13 @@ use crate::socket::{DisconnectReason, Socket, lock, send_packet};
 pub struct ClientData {
     sockets: Mutex<HashMap<String, Socket>>,
     /// A binary packet waiting for its attachments.
-    partial: Mutex<Option<(Packet, Vec<Bytes>)>>,
+    partial: Mutex<Option<Partial>>,
     /// Whether the client ever connected to a namespace (for the connect timeout).
     joined: AtomicBool,
     /// Ends the connect-timeout wait as soon as the client joins.
     joined_wake: tokio::sync::Notify,
+    /// How many events, and bytes of them, may wait for a socket's admission.
+    pub(crate) pending_limits: crate::pending::Limits,
 }
 
 impl ClientData {
@@ -37,6 +40,15 @@ impl ClientData {
     }
 }
 
+/// A binary packet being put back together: its header, the attachments so far, and the bytes
+/// they hold with the header's text (bounded by the payload limit).
+#[derive(Debug)]
+struct Partial {
+    packet: Packet,
+    attachments: Vec<Bytes>,
+    bytes: usize,
+}
+
 /// The engine handler of a Socket.IO server.
 pub(crate) struct SioHandler {
     pub(crate) io: Weak<IoInner>,
@@ -46,7 +58,17 @@ impl Handler for SioHandler {
     type Data = ClientData;
 
     fn data(&self, _info: &HandshakeInfo) -> ClientData {
-        ClientData::default()
+        let pending_limits = match self.io.upgrade() {
+            Some(io) => crate::pending::Limits {
+                events: io.config.max_pending_events,
+                bytes: io.config.max_pending_bytes,
+            },
+            None => Default::default(),
+        };
+        ClientData {
+            pending_limits,
+            ..ClientData::default()
+        }
     }
 
     fn on_open(&self, session: &Arc<Session<ClientData>>) {
@@ -81,37 +103,16 @@ impl Handler for SioHandler {
 
     fn on_message(&self, session: &Arc<Session<ClientData>>, payload: Payload) {
         let Some(io) = self.io.upgrade() else { return };
-        match payload {
-            Payload::Text(text) => match packet::decode(&text) {
-                Ok(p) if p.kind.is_binary() && p.attachments > 0 => {
-                    let mut partial = lock(&session.data().partial);
-                    if partial.is_some() {
-                        drop(partial);
-                        session.close(CloseReason::ParseError);
-                        return;
-                    }
-                    *partial = Some((p, Vec::new()));
-                }
-                Ok(p) => dispatch(&io, session, p, Vec::new()),
-                Err(e) => {
-                    tracing::debug!(sid = %session.id(), "invalid packet: {e}");
-                    session.close(CloseReason::ParseError);
-                }
-            },
-            Payload::Binary(bin) => {
-                let mut partial = lock(&session.data().partial);
-                let Some((p, mut bins)) = partial.take() else {
-                    drop(partial);
-                    session.close(CloseReason::ParseError);
-                    return;
-                };
-                bins.push(bin);
-                if bins.len() < p.attachments {
-                    *partial = Some((p, bins));
-                } else {
-                    drop(partial);
-                    dispatch(&io, session, p, bins);
-                }
+        let complete = match payload {
+            Payload::Text(text) => on_text(&io, session, &text),
+            Payload::Binary(bin) => on_attachment(&io, session, bin),
+        };
+        match complete {
+            Ok(Some((packet, attachments))) => dispatch(&io, session, packet, attachments),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(sid = %session.id(), "invalid packet: {e}");
+                session.close(CloseReason::ParseError);
             }
         }
     }
@@ -127,6 +128,56 @@ impl Handler for SioHandler {
             socket.closed(DisconnectReason::from(reason));
         }
     }
+}
+
+/// A packet and its attachments, once it is complete.
+type Complete = Option<(Packet, Vec<Bytes>)>;
+
+/// A text message: a whole packet, or the header of a binary one whose attachments follow.
+fn on_text(
+    io: &IoInner,
+    session: &Session<ClientData>,
+    text: &str,
+) -> Result<Complete, ParseError> {
+    let mut partial = lock(&session.data().partial);
+    if partial.is_some() {
+        return Err(ParseError::AttachmentOutOfTurn);
+    }
+    let packet = packet::decode(text)?;
+    if !packet.kind.is_binary() || packet.attachments == 0 {
+        return Ok(Some((packet, Vec::new())));
+    }
+    if packet.attachments > io.config.max_attachments {
+        return Err(ParseError::TooManyAttachments(packet.attachments));
+    }
+    *partial = Some(Partial {
+        packet,
+        attachments: Vec::new(),
+        bytes: text.len(),
+    });
+    Ok(None)
+}
+
+/// A binary message: the next attachment of the packet being put back together.
+fn on_attachment(
+    io: &IoInner,
+    session: &Session<ClientData>,
+    bin: Bytes,
+) -> Result<Complete, ParseError> {
+    let mut slot = lock(&session.data().partial);
+    let mut partial = slot.take().ok_or(ParseError::AttachmentOutOfTurn)?;
+    partial.bytes = partial.bytes.saturating_add(bin.len());
+    if partial.bytes > io.config.engine.max_payload {
+        return Err(ParseError::AttachmentsTooLarge);
+    }
+    partial.attachments.push(bin);
+    if partial.attachments.len() < partial.packet.attachments {
+        *slot = Some(partial);
+        return Ok(None);
+    }
+    drop(slot);
+    packet::check_placeholders(partial.packet.data.as_ref(), partial.attachments.len())?;
+    Ok(Some((partial.packet, partial.attachments)))
 }
 
 fn dispatch(
@@ -169,11 +220,53 @@ fn dispatch(
     }
 }
 
+/// A handler of `socket` (its middleware, connection handler, event or catch-all handler)
+/// panicked: logged, and the socket ended. Connected, it is disconnected (the client gets a
+/// DISCONNECT; disconnect handlers run with [`DisconnectReason::ServerNamespaceDisconnect`]);
+/// still being admitted, it is refused (a CONNECT_ERROR); already gone, nothing more.
+pub(crate) fn handler_panicked(socket: &Socket, panic: &(dyn std::any::Any + Send)) {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)");
+    tracing::error!(socket = %socket.id(), ns = %socket.ns(), "a handler panicked: {message}");
+    if socket.connected() {
+        socket.disconnect();
+        return;
+    }
+    let session = &socket.0.session;
+    if session
+        .data()
+        .get(socket.ns())
+        .is_some_and(|s| s.id() == socket.id())
+    {
+        forget(session, socket.ns(), socket);
+        let refusal = Packet::connect_error(socket.ns(), "server error", None);
+        let _ = send_packet(session, &refusal, Vec::new(), false);
+    }
+}
+
 /// Removes a socket that was never admitted (if it is still the one registered for `nsp`).
 fn forget(session: &Session<ClientData>, nsp: &str, socket: &Socket) {
     let mut sockets = lock(&session.data().sockets);
     if sockets.get(nsp).is_some_and(|s| s.id() == socket.id()) {
         sockets.remove(nsp);
+    }
+}
+
+/// Why `socket`, being admitted to `nsp`, is no longer wanted, if it is not: its connection
+/// has closed, or the client has left the namespace (and maybe joined it again since).
+fn gone(session: &Session<ClientData>, nsp: &str, socket: &Socket) -> Option<DisconnectReason> {
+    // The sockets first: a close marks the session closed before it takes them away.
+    let wanted = session
+        .data()
+        .get(nsp)
+        .is_some_and(|s| s.id() == socket.id());
+    match session.lock().closed {
+        Some(reason) => Some(reason.into()),
+        None if !wanted => Some(DisconnectReason::ClientNamespaceDisconnect),
+        None => None,
     }
 }
 
@@ -204,24 +297,26 @@ fn connect(
     // middleware has answered) wait in the socket's queue instead of finding no socket.
     lock(&session.data().sockets).insert(nsp.clone(), socket.clone());
     let session = session.clone();
+    let admitting = socket.clone();
     // Run inline: without middleware that waits, the client is admitted before its next packet
     // is read.
-    crate::socket::run(Box::pin(async move {
+    let admission = Box::pin(async move {
         if let Err(refusal) = ns.admit(&socket).await {
             forget(&session, &nsp, &socket);
             let packet = Packet::connect_error(nsp, &refusal.message, refusal.data);
             let _ = send_packet(&session, &packet, Vec::new(), false);
             return;
         }
-        let still_wanted = session
-            .data()
-            .get(&nsp)
-            .is_some_and(|s| s.id() == socket.id());
-        if session.is_closed() || !still_wanted {
-            return;
-        }
+        // In the namespace and connected first, checked after: a close or a DISCONNECT from now
+        // on finds the socket connected and removes it the usual way; one that came earlier
+        // (while the middleware ran, or while the socket was being added) is seen by the check,
+        // which removes it the same way. Either way its disconnect handlers run once.
         ns.insert(&socket);
         socket.set_connected();
+        if let Some(reason) = gone(&session, &nsp, &socket) {
+            socket.closed(reason);
+            return;
+        }
         let ack = Packet::connect(
             nsp,
             Some(serde_json::json!({ "sid": socket.id().as_ref() })),
@@ -233,7 +328,8 @@ fn connect(
         let finished = poll_fn(|cx| Poll::Ready(handler.as_mut().poll(cx).is_ready())).await;
         socket.ready();
         if !finished {
-            tokio::spawn(handler);
+            tokio::spawn(Guarded::new(&socket, handler));
         }
-    }));
+    });
+    crate::socket::run(&admitting, move || admission);
 }

@@ -14,6 +14,67 @@ use crate::socket::Socket;
 
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// A handler's future for one socket that catches its own panics: the panic is logged and the
+/// socket ended (see `client::handler_panicked`), and the future is never polled again. So a
+/// handler that panics, before its first `.await` (polled inline, in the connection's read
+/// loop) or after, cannot take the connection's other work down with it.
+pub(crate) struct Guarded {
+    fut: Option<BoxFuture>,
+    socket: Socket,
+}
+
+impl Guarded {
+    pub(crate) fn new(socket: &Socket, fut: BoxFuture) -> Self {
+        Guarded {
+            fut: Some(fut),
+            socket: socket.clone(),
+        }
+    }
+
+    /// The future `make` returns; a panic while making it (a handler that is a plain closure,
+    /// an error hook) is caught as one in the future would be.
+    pub(crate) fn make(socket: &Socket, make: impl FnOnce() -> BoxFuture) -> Self {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        let fut = match catch_unwind(AssertUnwindSafe(make)) {
+            Ok(fut) => Some(fut),
+            Err(panic) => {
+                crate::client::handler_panicked(socket, panic.as_ref());
+                None
+            }
+        };
+        Guarded {
+            fut,
+            socket: socket.clone(),
+        }
+    }
+}
+
+impl Future for Guarded {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        use std::task::Poll;
+        let Some(fut) = self.fut.as_mut() else {
+            return Poll::Ready(());
+        };
+        // Unwind safety: after a panic the future is dropped unpolled, and the socket state it
+        // may have left half-changed sits behind locks that tolerate poisoning.
+        let panic = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(())) => None,
+            Err(panic) => Some(panic),
+        };
+        let fut = self.fut.take();
+        if let Some(panic) = panic {
+            // Its destructor may panic as well.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+            crate::client::handler_panicked(&self.socket, panic.as_ref());
+        }
+        Poll::Ready(())
+    }
+}
+
 /// An event received from a client, before its arguments are deserialized.
 #[derive(Debug)]
 pub struct Event {

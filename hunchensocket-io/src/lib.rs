@@ -37,6 +37,7 @@ mod handshake;
 mod namespace;
 mod operators;
 pub mod packet;
+mod pending;
 mod remote;
 mod server;
 mod socket;

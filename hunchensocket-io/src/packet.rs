@@ -101,6 +101,19 @@ pub enum ParseError {
     /// A binary packet without `<count>-`, or with a count too large.
     #[error("bad attachment count")]
     BadAttachmentCount,
+    /// A binary packet announcing more attachments than the server accepts.
+    #[error("{0} attachments announced, more than allowed")]
+    TooManyAttachments(usize),
+    /// A binary packet whose attachments together pass the payload limit.
+    #[error("attachments over the payload limit")]
+    AttachmentsTooLarge,
+    /// A placeholder whose `num` is not the index of one of the packet's attachments.
+    #[error("a placeholder names no attachment")]
+    BadPlaceholder,
+    /// Text arrived while the attachments of a binary packet were awaited, or an attachment
+    /// arrived with no binary packet to complete.
+    #[error("a binary packet's attachments out of turn")]
+    AttachmentOutOfTurn,
     /// An ack id too large for a `u64`.
     #[error("bad ack id")]
     BadAckId,
@@ -175,6 +188,27 @@ pub fn decode(text: &str) -> Result<Packet, ParseError> {
         data,
         attachments,
     })
+}
+
+/// Checks that every placeholder in `data` (an object whose `_placeholder` is `true`) has a
+/// `num` that is the index of one of `attachments` attachments, as the reference parser does
+/// when it puts a binary packet back together.
+pub fn check_placeholders(data: Option<&Value>, attachments: usize) -> Result<(), ParseError> {
+    // serde_json refuses JSON nested deeper than 128 levels, so this recursion is bounded.
+    fn walk(value: &Value, attachments: usize) -> Result<(), ParseError> {
+        match value {
+            Value::Object(map) if map.get("_placeholder") == Some(&Value::Bool(true)) => {
+                match map.get("num").and_then(Value::as_u64) {
+                    Some(num) if num < attachments as u64 => Ok(()),
+                    _ => Err(ParseError::BadPlaceholder),
+                }
+            }
+            Value::Object(map) => map.values().try_for_each(|v| walk(v, attachments)),
+            Value::Array(items) => items.iter().try_for_each(|v| walk(v, attachments)),
+            _ => Ok(()),
+        }
+    }
+    data.map_or(Ok(()), |data| walk(data, attachments))
 }
 
 fn check(kind: PacketType, id: Option<u64>, data: Option<&Value>) -> Result<(), ParseError> {
@@ -492,6 +526,31 @@ mod tests {
         assert!(invalid_json(r#"21-["x"]"#));
         // A namespace must end with a comma before anything follows it.
         assert!(decode(r#"2/admin["x"]"#).is_err());
+    }
+
+    #[test]
+    fn placeholders() {
+        let check =
+            |json: &str, n| check_placeholders(Some(&serde_json::from_str(json).unwrap()), n);
+        assert_eq!(check(r#"["e",{"_placeholder":true,"num":0}]"#, 1), Ok(()));
+        assert_eq!(
+            check(r#"["e",{"a":[{"_placeholder":true,"num":1}]}]"#, 2),
+            Ok(())
+        );
+        // Not placeholders: left as they are.
+        assert_eq!(check(r#"["e",{"_placeholder":"yes","num":9}]"#, 1), Ok(()));
+        assert_eq!(check(r#"["e",{"num":9}]"#, 0), Ok(()));
+        assert_eq!(check_placeholders(None, 0), Ok(()));
+        for bad in [
+            r#"["e",{"_placeholder":true,"num":1}]"#,
+            r#"["e",[{"_placeholder":true,"num":-1}]]"#,
+            r#"["e",{"x":{"_placeholder":true,"num":"0"}}]"#,
+            r#"["e",{"_placeholder":true,"num":0.5}]"#,
+            r#"["e",{"_placeholder":true,"num":1e3}]"#,
+            r#"["e",{"_placeholder":true}]"#,
+        ] {
+            assert_eq!(check(bad, 1), Err(ParseError::BadPlaceholder), "{bad}");
+        }
     }
 
     fn json_value() -> impl Strategy<Value = Value> + Clone {

@@ -36,6 +36,17 @@ pub struct IoConfig {
     pub ack_timeout: Duration,
     /// Whether the bundled JavaScript client is served at `{path}client.js`. Default true.
     pub serve_client: bool,
+    /// Most binary attachments one packet may announce; a client announcing more is
+    /// disconnected (parse error) before any of them is read. Default 10, as socket.io-parser.
+    /// The attachments of one packet together may hold at most `engine.max_payload` bytes.
+    pub max_attachments: usize,
+    /// Most events a client may send to a namespace before its connect middleware has admitted
+    /// it (they wait, and are handled once it is admitted). One more closes the connection
+    /// (reason [`CloseReason::BadRequest`]). Default 256.
+    pub max_pending_events: usize,
+    /// Most bytes of such waiting events (their JSON and attachments). Past it the connection
+    /// is closed as above. Default 1 MiB.
+    pub max_pending_bytes: usize,
 }
 
 impl Default for IoConfig {
@@ -45,6 +56,9 @@ impl Default for IoConfig {
             connect_timeout: Duration::from_secs(45),
             ack_timeout: Duration::from_secs(5),
             serve_client: true,
+            max_attachments: 10,
+            max_pending_events: 256,
+            max_pending_bytes: 1 << 20,
         }
     }
 }
@@ -123,6 +137,25 @@ impl Builder {
     /// Whether to serve the bundled JavaScript client at `{path}client.js` (default true).
     pub fn serve_client(mut self, serve: bool) -> Self {
         self.config.serve_client = serve;
+        self
+    }
+
+    /// Most binary attachments one packet may announce (default 10).
+    pub fn max_attachments(mut self, count: usize) -> Self {
+        self.config.max_attachments = count;
+        self
+    }
+
+    /// Most events a client may send before it is admitted to a namespace (default 256).
+    pub fn max_pending_events(mut self, count: usize) -> Self {
+        self.config.max_pending_events = count;
+        self
+    }
+
+    /// Most bytes of events a client may send before it is admitted to a namespace (default
+    /// 1 MiB).
+    pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_pending_bytes = bytes;
         self
     }
 

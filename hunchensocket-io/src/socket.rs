@@ -17,11 +17,12 @@ use crate::client::ClientData;
 use crate::engine::{CloseReason, HandshakeInfo, Payload, Session};
 use crate::handler::{
     AnyHandler, BoxFuture, DisconnectHandler, ErasedEventHandler, Event, EventError, EventHandler,
-    RawArgs, erase,
+    Guarded, RawArgs, erase,
 };
 use crate::namespace::NamespaceInner;
 use crate::operators::Operators;
 use crate::packet::Packet;
+use crate::pending::{self, Pending};
 
 pub use crate::adapter::SocketId;
 
@@ -110,10 +111,9 @@ pub(crate) struct SocketInner {
     /// The application's JSON data (`socket.data`), which other nodes see.
     data: Mutex<Value>,
     /// Events received before the connection handler first yielded; `None` once it has.
-    pending: Mutex<Option<Vec<PendingEvent>>>,
+    pending: Mutex<Option<Pending>>,
 }
 
-type PendingEvent = (String, Vec<Value>, Vec<Bytes>, Option<u64>);
 type ErrorHook = Arc<dyn Fn(Socket, EventError) + Send + Sync>;
 
 impl std::fmt::Debug for Socket {
@@ -132,12 +132,13 @@ pub(crate) fn send_packet(
     attachments: Vec<Bytes>,
     volatile: bool,
 ) -> Result<(), EmitError> {
-    let text = crate::packet::encode(packet);
-    session.send(Payload::Text(text.into()), volatile)?;
-    for bin in attachments {
-        session.send(Payload::Binary(bin), volatile)?;
+    let text = Payload::Text(crate::packet::encode(packet).into());
+    if attachments.is_empty() {
+        return Ok(session.send(text, volatile)?);
     }
-    Ok(())
+    // All or nothing: a header without its attachments would put the client out of step.
+    let attachments = attachments.into_iter().map(Payload::Binary);
+    Ok(session.send_all(std::iter::once(text).chain(attachments), volatile)?)
 }
 
 /// Sends a packet encoded once for many sockets.
@@ -146,11 +147,12 @@ pub(crate) fn send_encoded(
     packet: &Encoded,
     volatile: bool,
 ) -> Result<(), EmitError> {
-    session.send(Payload::Text(packet.text.clone()), volatile)?;
-    for bin in &packet.attachments {
-        session.send(Payload::Binary(bin.clone()), volatile)?;
+    let text = Payload::Text(packet.text.clone());
+    if packet.attachments.is_empty() {
+        return Ok(session.send(text, volatile)?);
     }
-    Ok(())
+    let attachments = packet.attachments.iter().cloned().map(Payload::Binary);
+    Ok(session.send_all(std::iter::once(text).chain(attachments), volatile)?)
 }
 
 /// The event packet for `event` with `data` (see [`crate::args::to_args`]) and an optional ack id.
@@ -190,7 +192,7 @@ impl Socket {
             connected: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
             data: Mutex::new(Value::Object(Default::default())),
-            pending: Mutex::new(Some(Vec::new())),
+            pending: Mutex::new(Some(Pending::default())),
         }))
     }
 
@@ -499,27 +501,27 @@ impl Socket {
         attachments: Vec<Bytes>,
         ack: Option<u64>,
     ) {
-        if let Some(waiting) = lock(&self.0.pending).as_mut() {
-            waiting.push((name, args, attachments, ack));
+        let event = (name, args, attachments, ack);
+        let Some((name, args, attachments, ack)) =
+            pending::hold(&self.0.pending, &self.0.session, event)
+        else {
             return;
-        }
+        };
         let any: Vec<AnyHandler> = read(&self.0.any).clone();
         for handler in any {
-            run(handler(self.clone(), name.clone(), args.clone()));
+            run(self, || handler(self.clone(), name.clone(), args.clone()));
         }
         let handler = read(&self.0.handlers).get(&name).cloned();
         let ack = AckSender::new(self.0.session.clone(), self.ns().to_string(), ack);
         match handler {
             Some(handler) => {
-                run(handler(
-                    self.clone(),
-                    Event {
-                        name,
-                        args,
-                        attachments,
-                        ack,
-                    },
-                ));
+                let event = Event {
+                    name,
+                    args,
+                    attachments,
+                    ack,
+                };
+                run(self, || handler(self.clone(), event));
             }
             None => tracing::trace!(event = %name, ns = %self.ns(), "event without a handler"),
         }
@@ -561,11 +563,14 @@ impl Socket {
     }
 }
 
-/// Runs a handler's future: polled once here, and only if it has to wait, on a task of its
-/// own. Most handlers finish at once (an ack, an emit), and then no task is spawned at all.
-pub(crate) fn run(mut fut: BoxFuture) {
+/// Runs a handler's future for `socket`, made by `make`: polled once here, and only if it has to
+/// wait, on a task of its own. Most handlers finish at once (an ack, an emit), and then no task
+/// is spawned at all. A panic in it, now or later, ends `socket` instead of unwinding (see
+/// [`Guarded`]).
+pub(crate) fn run(socket: &Socket, make: impl FnOnce() -> BoxFuture) {
+    let mut fut = Guarded::make(socket, make);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    if fut.as_mut().poll(&mut cx).is_pending() {
+    if std::pin::Pin::new(&mut fut).poll(&mut cx).is_pending() {
         // A spawned task is polled again at once, with its own waker.
         tokio::spawn(fut);
     }

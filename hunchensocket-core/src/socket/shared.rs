@@ -5,6 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -53,6 +54,11 @@ pub(super) struct WriteState {
     /// writes them at once (non-blocking). The writer task borrows it only for a write that
     /// would block, and puts it back after.
     pub(super) io: Option<WriteIo>,
+    /// The payload of the latest ping left unanswered because the bytes waiting to be written
+    /// had reached the high-water mark; its pong is queued once they drain below it. RFC 6455
+    /// (§5.5.3) lets an endpoint answer only the most recent of several pings, so a peer that
+    /// floods pings and never reads holds at most one pong beyond the mark.
+    pub(super) pong: Option<Bytes>,
 }
 
 pub(super) type WriteIo = Box<dyn AsyncWrite + Send + Unpin>;
@@ -61,13 +67,19 @@ impl WriteState {
     /// Writes queued bytes without waiting, while the transport takes them. Returns whether the
     /// writer task is needed: bytes are left (the transport would block, or the writer holds
     /// it), or the write failed.
-    pub(super) fn write_inline(&mut self) -> bool {
+    pub(super) fn write_inline(&mut self, high_water: usize) -> bool {
         if self.buf.is_empty() || self.error.is_some() {
             return self.error.is_some();
         }
-        let Some(io) = self.io.as_mut() else {
+        let Some(mut io) = self.io.take() else {
             return true;
         };
+        let needs_writer = self.write_now(&mut io, high_water);
+        self.io = Some(io);
+        needs_writer
+    }
+
+    fn write_now(&mut self, io: &mut WriteIo, high_water: usize) -> bool {
         // A noop waker: if the transport would block, the writer task polls it again with a
         // real one.
         let mut cx = Context::from_waker(Waker::noop());
@@ -81,6 +93,7 @@ impl WriteState {
                 Poll::Ready(Ok(n)) => {
                     self.buf.advance(n);
                     self.written += n as u64;
+                    self.release_pong(high_water);
                     wrote = true;
                 }
                 Poll::Ready(Err(e)) => {
@@ -105,6 +118,33 @@ impl WriteState {
             self.wake_waiters();
         }
         !self.buf.is_empty()
+    }
+
+    /// Bytes queued and not written yet, those the writer task holds included.
+    pub(super) fn unwritten(&self) -> usize {
+        usize::try_from(self.queued - self.written).unwrap_or(usize::MAX)
+    }
+
+    /// Encodes a pong after the queued bytes.
+    fn encode_pong(&mut self, payload: Bytes) {
+        let before = self.buf.len();
+        let WriteState { codec, buf, .. } = self;
+        if codec.encode(&Message::Pong(payload), buf).is_ok() {
+            self.queued += (self.buf.len() - before) as u64;
+        }
+    }
+
+    /// After bytes were written: queue the pong held back for room, if there is room now
+    /// (and no close has been queued, after which nothing may follow).
+    pub(super) fn release_pong(&mut self, high_water: usize) {
+        if self.pong.is_none() || self.unwritten() >= high_water {
+            return;
+        }
+        if let Some(payload) = self.pong.take() {
+            if !self.close_sent {
+                self.encode_pong(payload);
+            }
+        }
     }
 
     pub(super) fn check_open(&self) -> Result<()> {
@@ -139,7 +179,7 @@ impl Shared {
         let needs_writer = if st.corked {
             !st.buf.is_empty()
         } else {
-            st.write_inline()
+            st.write_inline(self.high_water)
         };
         drop(st);
         if needs_writer {
@@ -206,17 +246,19 @@ impl Shared {
         Ok(())
     }
 
+    /// Answers a ping; at the high-water mark, only the latest ping is remembered, to be
+    /// answered when there is room (see `WriteState::pong`).
     pub(super) fn queue_pong(&self, payload: Bytes) {
         let mut st = self.lock();
         if st.close_sent || st.stopped {
             return;
         }
-        let before = st.buf.len();
-        let WriteState { codec, buf, .. } = &mut *st;
-        if codec.encode(&Message::Pong(payload), buf).is_ok() {
-            st.queued += (st.buf.len() - before) as u64;
-            self.kick(st);
+        if st.unwritten() >= self.high_water {
+            st.pong = Some(payload);
+            return;
         }
+        st.encode_pong(payload);
+        self.kick(st);
     }
 
     /// Queues a close frame unless one was sent already. `fail` closes the transport as soon as
@@ -237,7 +279,7 @@ impl Shared {
             // Encoding a close frame cannot fail (its reason is truncated to fit).
             let _ = codec.encode(&Message::Close(frame), buf);
             st.queued += (st.buf.len() - before) as u64;
-            st.write_inline();
+            st.write_inline(self.high_water);
         }
         drop(st);
         self.wake_writer.notify_one();
@@ -287,9 +329,25 @@ enum Step {
     Fail(io::ErrorKind),
 }
 
+/// Runs one transport operation, failing it with `TimedOut` when it makes no progress within
+/// `limit` (a peer that stopped reading).
+async fn within<T>(
+    limit: Duration,
+    op: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    tokio::time::timeout(limit, op)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
 /// The connection's writer task: writes what senders could not write at once, completes the
-/// close, and shuts the transport down.
-pub(super) async fn write_loop(shared: Arc<Shared>, close_timeout: std::time::Duration) {
+/// close, and shuts the transport down. A write or the shutdown that makes no progress for
+/// `write_timeout` ends it with an error.
+pub(super) async fn write_loop(
+    shared: Arc<Shared>,
+    close_timeout: Duration,
+    write_timeout: Duration,
+) {
     let mut spare = BytesMut::new();
     let mut close_deadline: Option<tokio::time::Instant> = None;
     let result: io::Result<()> = async {
@@ -316,19 +374,20 @@ pub(super) async fn write_loop(shared: Arc<Shared>, close_timeout: std::time::Du
                     let n = out.len() as u64;
                     let written = async {
                         while out.has_remaining() {
-                            let w = io.write(out.chunk()).await?;
+                            let w = within(write_timeout, io.write(out.chunk())).await?;
                             if w == 0 {
                                 return Err(io::ErrorKind::WriteZero.into());
                             }
                             out.advance(w);
                         }
-                        io.flush().await
+                        within(write_timeout, io.flush()).await
                     }
                     .await;
                     let mut st = shared.lock();
                     st.io = Some(io);
                     written?;
                     st.written += n;
+                    st.release_pong(shared.high_water);
                     st.wake_waiters();
                     drop(st);
                     spare = out;
@@ -356,12 +415,15 @@ pub(super) async fn write_loop(shared: Arc<Shared>, close_timeout: std::time::Du
     .await;
     let io = shared.lock().io.take();
     let shutdown = match (result, io) {
-        (Ok(()), Some(mut io)) => io.shutdown().await,
+        (Ok(()), Some(mut io)) => within(write_timeout, io.shutdown()).await,
         (Ok(()), None) => Ok(()),
         (Err(e), _) => Err(e),
     };
     let mut st = shared.lock();
     st.stopped = true;
+    // Nothing more will be written: free what was waiting.
+    st.buf = BytesMut::new();
+    st.pong = None;
     if let Some(reader) = st.reader.take() {
         reader.wake();
     }

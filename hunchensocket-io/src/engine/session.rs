@@ -241,6 +241,48 @@ impl<D: Send + Sync + 'static> Session<D> {
         self.send_packet(Packet::Message(payload), volatile)
     }
 
+    /// Sends several messages as one: all of them, or none when the client is not keeping up
+    /// (what a message that depends on the ones after it needs, such as a Socket.IO packet and
+    /// its binary attachments). Otherwise as [`send`](Self::send).
+    pub fn send_all(
+        self: &Arc<Self>,
+        payloads: impl IntoIterator<Item = Payload>,
+        volatile: bool,
+    ) -> Result<(), SendError> {
+        let packets: Vec<Packet> = payloads.into_iter().map(Packet::Message).collect();
+        let size: usize = packets.iter().map(packet_size).sum();
+        // Room is checked and every message queued under one lock of the session, which every
+        // other send takes too.
+        let mut st = self.lock();
+        if st.closed.is_some() {
+            return Err(SendError::Closed);
+        }
+        if let Transport::WebSocket { sender, binary } = &st.transport {
+            if !st.upgrading {
+                if sender.buffered().saturating_add(size) > self.max_buffer {
+                    drop(st);
+                    return self.over_limit(volatile);
+                }
+                let sent = packets.iter().try_for_each(|p| send_ws(sender, p, *binary));
+                drop(st);
+                if sent.is_err() {
+                    self.close(CloseReason::TransportError);
+                    return Err(SendError::Closed);
+                }
+                return Ok(());
+            }
+        }
+        if st.queued_bytes.saturating_add(size) > self.max_buffer {
+            drop(st);
+            return self.over_limit(volatile);
+        }
+        st.queued_bytes += size;
+        st.queue.extend(packets);
+        drop(st);
+        self.poll_wake.notify_one();
+        Ok(())
+    }
+
     pub(crate) fn send_packet(
         self: &Arc<Self>,
         packet: Packet,
