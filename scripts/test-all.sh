@@ -15,7 +15,8 @@
 #     the adapter's channels); both start their own redis-server processes
 #  7. cargo build --release -p hunchensocket-examples --bin chat          (if a browser peer is selected)
 #  8. browser-chat: the chat example in Chromium (playwright-core, node --test); it starts its own
-#     target/release/chat and leaves screenshots in target/artifacts/
+#     target/release/chat and leaves screenshots in target/artifacts/; browser-chat-cluster: two
+#     chat processes on one redis-server (started by the test), a page on each
 #  9. bench-smoke: `cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke`
 #     (the benchmark harness against every server it compares, in seconds, asserting only that
 #     each step ran and moved messages; `npm ci` in bench/node first when its lockfile changed)
@@ -31,7 +32,8 @@
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
-#                             js-client cluster-js cluster-faults browser-chat bench-smoke)
+#                             js-client cluster-js cluster-faults browser-chat
+#                             browser-chat-cluster bench-smoke)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,7 +49,7 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults browser-chat bench-smoke)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults browser-chat browser-chat-cluster bench-smoke)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, Socket.IO peers (they start the conformance server themselves),
 # browser peers (they start the chat example themselves), and the benchmark smoke run (it
@@ -215,6 +217,8 @@ else
         case $peer in
             browser-chat) run_peer browser-chat 120 env CHAT_BIN="$CHAT" \
                 node --test --test-reporter=spec tests/browser/chat.test.mjs ;;
+            browser-chat-cluster) run_peer browser-chat-cluster 120 env CHAT_BIN="$CHAT" \
+                node --test --test-reporter=spec tests/browser/chat-cluster.test.mjs ;;
             *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
         esac
     done
