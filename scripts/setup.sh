@@ -105,7 +105,7 @@ npm_ci tests/browser 'require("playwright-core")' "playwright-core"
 # the client itself has no dependencies.
 npm_ci js-client 'require("esbuild"); require("typescript"); require("socket.io-client")' "esbuild, typescript"
 # The Node socket.io server the benchmark compares with.
-npm_ci bench/node 'require("socket.io")' "socket.io"
+npm_ci bench/node 'require("socket.io"); require("@socket.io/redis-adapter")' "socket.io, redis adapter"
 # The Redis fleet tests: Node socket.io nodes with @socket.io/redis-adapter, the emitter, node-redis.
 npm_ci tests/cluster 'require("socket.io"); require("@socket.io/redis-adapter")' "socket.io fleet"
 
