@@ -72,8 +72,10 @@ impl Args {
 /// Sends the libraries' log lines (warnings and errors: a Redis outage, a message dropped) to
 /// stderr.
 pub fn init_logs() {
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
