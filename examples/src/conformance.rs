@@ -17,7 +17,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hunchensocket_core::Server;
-use hunchensocket_io::adapter::{Adapter, AdapterFactory, InMemory, Local};
+use hunchensocket_io::adapter::{Adapter, AdapterFactory, InMemory, Local, Recovery};
 use hunchensocket_io::engine::{
     CloseReason, Engine, EngineConfig, Handler, HandshakeInfo, Payload, Session,
 };
@@ -62,6 +62,9 @@ pub struct Options {
     pub adapter: Arc<dyn AdapterFactory>,
     /// The node name `whoami` and the server-side `ping` answer.
     pub node: String,
+    /// Connection state recovery, with this maximum disconnection duration (middleware
+    /// skipped for recovered sockets).
+    pub recovery: Option<Duration>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
         Options {
             adapter: Arc::new(InMemory),
             node: "hunchensocket".into(),
+            recovery: None,
         }
     }
 }
@@ -89,6 +93,7 @@ fn socket_io(options: &Options) -> SocketIo {
             let mut config = hunchensocket_io::IoConfig::default();
             config.engine = engine_config("/socket.io/");
             config.connect_timeout = Duration::from_millis(1000);
+            config.recovery = options.recovery.map(|d| Recovery::new(d, true));
             config
         })
         .build();
@@ -165,7 +170,9 @@ fn sorted(mut values: Vec<Value>) -> Vec<Value> {
 ///   node answers with its name;
 /// - `broadcast-with-ack` room → `io.to(room).timeout(1 s).emit_with_ack("question")`, ack
 ///   the answers, sorted;
-/// - `all-rooms` → ack the sorted rooms of every node.
+/// - `all-rooms` → ack the sorted rooms of every node;
+/// - `emit-all` (event, ...args) → `io.emit(event, ...args)`, ack `"ok"`;
+/// - `my-state` → ack `{ id, rooms, recovered }` of the asking socket (for recovery tests).
 pub fn cluster_events(socket: &Socket, node: &str) {
     let node = node.to_string();
     socket.on("whoami", move |_socket: Socket, _: (), ack: AckSender| {
@@ -186,6 +193,26 @@ pub fn cluster_events(socket: &Socket, node: &str) {
             let _ = ack.send("ok");
         }
     });
+    socket.on("emit-all", |socket: Socket, event: Event| async move {
+        let (mut raw, ack) = event.split();
+        if let Some(Value::String(name)) = (!raw.args.is_empty()).then(|| raw.args.remove(0)) {
+            let _ = socket.namespace().emit(&name, &raw);
+            let _ = ack.send("ok");
+        }
+    });
+    socket.on(
+        "my-state",
+        |socket: Socket, _: (), ack: AckSender| async move {
+            let mut rooms = socket.rooms();
+            rooms.sort();
+            let state = serde_json::json!({
+                "id": &**socket.id(),
+                "rooms": rooms,
+                "recovered": socket.recovered(),
+            });
+            let _ = ack.send(&state);
+        },
+    );
     socket.on(
         "others-in-room",
         |socket: Socket, event: Event| async move {

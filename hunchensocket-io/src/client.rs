@@ -10,11 +10,12 @@ use std::task::Poll;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::adapter::Restored;
 use crate::engine::{CloseReason, Handler, HandshakeInfo, Payload, Session};
 use crate::handler::Guarded;
 use crate::packet::{self, Packet, PacketType, ParseError};
 use crate::server::IoInner;
-use crate::socket::{DisconnectReason, Socket, lock, send_packet};
+use crate::socket::{DisconnectReason, Socket, lock, send_packet, write};
 
 /// Per-connection state, kept in the Engine.IO session.
 #[derive(Debug, Default)]
@@ -288,11 +289,89 @@ fn connect(
     }
     session.data().joined.store(true, Ordering::Release);
     session.data().joined_wake.notify_one();
+    let auth = auth.unwrap_or_else(|| serde_json::json!({}));
+    // A client coming back after a drop sends the private id and the last offset it saw.
+    let wants_recovery = match (&ns.recovery, auth.get("pid"), auth.get("offset")) {
+        (Some(_), Some(Value::String(pid)), Some(Value::String(offset))) => {
+            Some((pid.clone(), offset.clone()))
+        }
+        _ => None,
+    };
+    let Some((pid, offset)) = wants_recovery else {
+        let socket = Socket::new(ns.clone(), session.clone(), auth, None);
+        return admit(ns, session, nsp, socket, false);
+    };
+    // Restored, back in its rooms, and sent what it missed, with no broadcast in between: one
+    // that was kept before is among the missed packets, one after reaches the socket live.
+    let gate = ns.recovery_gate.clone();
+    let closed_gate = write(&gate);
+    let mut restoring = ns.adapter.restore_session(&pid, &offset);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match restoring.as_mut().poll(&mut cx) {
+        // In memory, at once.
+        Poll::Ready(restored) => {
+            let socket = restore(&ns, session, auth, restored.as_ref());
+            drop(closed_gate);
+            let skip =
+                restored.is_some() && ns.recovery.as_ref().is_some_and(|r| r.skip_middlewares);
+            admit(ns, session, nsp, socket, skip);
+        }
+        Poll::Pending => {
+            // From a store elsewhere: packets the client sends meanwhile find no socket.
+            drop(closed_gate);
+            let session = session.clone();
+            tokio::spawn(async move {
+                let restored = restoring.await;
+                if session.is_closed() || session.data().get(&nsp).is_some() {
+                    return;
+                }
+                let socket = {
+                    let _gate = write(&ns.recovery_gate);
+                    restore(&ns, &session, auth, restored.as_ref())
+                };
+                let skip =
+                    restored.is_some() && ns.recovery.as_ref().is_some_and(|r| r.skip_middlewares);
+                admit(ns, &session, nsp, socket, skip);
+            });
+        }
+    }
+}
+
+/// The socket of a client asking to be recovered (called under the recovery gate): the one it
+/// had, back in its rooms, with the packets it missed sent before the CONNECT answer (the client
+/// holds them until it is connected), or a new one when it cannot be recovered.
+fn restore(
+    ns: &Arc<crate::namespace::NamespaceInner>,
+    session: &Arc<Session<ClientData>>,
+    auth: Value,
+    restored: Option<&Restored>,
+) -> Socket {
     let socket = Socket::new(
         ns.clone(),
         session.clone(),
-        auth.unwrap_or_else(|| serde_json::json!({})),
+        auth,
+        restored.map(|r| &r.state),
     );
+    if let Some(restored) = restored {
+        ns.insert(&socket);
+        socket.join(restored.state.rooms.clone());
+        for packet in &restored.missed {
+            let encoded = crate::operators::encode_broadcast(packet);
+            let _ = crate::socket::send_encoded(session, &encoded, false);
+        }
+    }
+    socket
+}
+
+/// Admits `socket` into `ns`: middleware (unless skipped for a recovered socket), the answer,
+/// and the connection handler.
+fn admit(
+    ns: Arc<crate::namespace::NamespaceInner>,
+    session: &Arc<Session<ClientData>>,
+    nsp: String,
+    socket: Socket,
+    skip_middlewares: bool,
+) {
     // Known to the connection at once, so that events sent right behind the CONNECT (before the
     // middleware has answered) wait in the socket's queue instead of finding no socket.
     lock(&session.data().sockets).insert(nsp.clone(), socket.clone());
@@ -301,8 +380,14 @@ fn connect(
     // Run inline: without middleware that waits, the client is admitted before its next packet
     // is read.
     let admission = Box::pin(async move {
-        if let Err(refusal) = ns.admit(&socket).await {
+        let admitted = if skip_middlewares {
+            Ok(())
+        } else {
+            ns.admit(&socket).await
+        };
+        if let Err(refusal) = admitted {
             forget(&session, &nsp, &socket);
+            ns.remove(socket.id());
             let packet = Packet::connect_error(nsp, &refusal.message, refusal.data);
             let _ = send_packet(&session, &packet, Vec::new(), false);
             return;
@@ -317,10 +402,11 @@ fn connect(
             socket.closed(reason);
             return;
         }
-        let ack = Packet::connect(
-            nsp,
-            Some(serde_json::json!({ "sid": socket.id().as_ref() })),
-        );
+        let mut answer = serde_json::json!({ "sid": socket.id().as_ref() });
+        if let Some(pid) = socket.pid() {
+            answer["pid"] = Value::String(pid.to_string());
+        }
+        let ack = Packet::connect(nsp, Some(answer));
         let _ = send_packet(&session, &ack, Vec::new(), false);
         // Poll the handler once, so that the handlers it registers before its first await are
         // in place before any event is dispatched; the rest runs on a task of its own.

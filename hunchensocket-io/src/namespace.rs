@@ -12,11 +12,12 @@ use serde_json::Value;
 
 use crate::ack::EmitError;
 use crate::adapter::{
-    AckCallback, Adapter, AdapterFactory, BroadcastPacket, Local, PartialError, Remote, Room,
-    ServerAck, SocketId, SocketInfo,
+    AckCallback, Adapter, AdapterFactory, BroadcastPacket, Local, MemoryRecovery, PartialError,
+    Recovery, Remote, Room, ServerAck, SocketId, SocketInfo,
 };
 use crate::handler::{ConnectError, ConnectHandler, Middleware};
 use crate::operators::{Operators, encode_broadcast};
+use crate::server::IoConfig;
 use crate::socket::{IntoRooms, Socket, read, send_encoded, write};
 
 /// A handler of server-side events from other nodes: the arguments, and the answer.
@@ -30,6 +31,11 @@ pub(crate) struct NamespaceInner {
     pub(crate) adapter: Arc<dyn Adapter>,
     server_handlers: RwLock<HashMap<String, ServerHandler>>,
     ack_timeout: Duration,
+    /// Connection state recovery, when on for this namespace.
+    pub(crate) recovery: Option<Recovery>,
+    /// With recovery: kept broadcasts go out under the read side, a socket is restored under
+    /// the write side, so that every packet is either among its missed ones or sent to it live.
+    pub(crate) recovery_gate: Arc<RwLock<()>>,
 }
 
 impl std::fmt::Debug for NamespaceInner {
@@ -46,18 +52,36 @@ impl NamespaceInner {
         handler: ConnectHandler,
         middlewares: Vec<Middleware>,
         adapter: &dyn AdapterFactory,
-        ack_timeout: Duration,
+        config: &IoConfig,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me: &Weak<NamespaceInner>| {
             let local: Weak<dyn Local> = me.clone();
+            let mut adapter = adapter.create(&path, local);
+            let mut recovery = config.recovery.clone();
+            if let Some(r) = &recovery {
+                if adapter.recovers() {
+                    // It keeps packets and sessions itself.
+                } else if adapter.spans_nodes() {
+                    // Packets of other nodes would be missing from a memory of this one.
+                    tracing::warn!(
+                        ns = %path,
+                        "connection state recovery is off: the adapter reaches other nodes and keeps no packets"
+                    );
+                    recovery = None;
+                } else {
+                    adapter = Arc::new(MemoryRecovery::new(adapter, r.clone()));
+                }
+            }
             NamespaceInner {
-                adapter: adapter.create(&path, local),
+                adapter,
                 path,
                 handler,
                 middlewares: RwLock::new(middlewares),
                 sockets: RwLock::new(HashMap::new()),
                 server_handlers: RwLock::new(HashMap::new()),
-                ack_timeout,
+                ack_timeout: config.ack_timeout,
+                recovery,
+                recovery_gate: Arc::default(),
             }
         })
     }

@@ -158,6 +158,9 @@ impl Operators {
     /// (`socket.volatile().emit(..)`) their error is returned. A broadcast that the adapter
     /// could not carry to the other nodes is logged, and still reaches this node's sockets.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if self.ns.recovery.is_some() && !self.opts.volatile {
+            return self.emit_kept(event, data);
+        }
         let (mut packet, attachments) = event_packet(&self.ns.path, event, data, None)?;
         let encoded = Encoded {
             text: crate::packet::encode(&packet).into(),
@@ -179,6 +182,32 @@ impl Operators {
             };
             let packet = BroadcastPacket::new(self.ns.path.clone(), data, encoded.attachments);
             log_adapter(self.ns.adapter.broadcast(&packet, &self.opts));
+        }
+        Ok(())
+    }
+
+    /// [`emit`](Self::emit) with connection state recovery on: the adapter keeps the packet
+    /// (a single socket's too) and gives it an offset, appended to its arguments, before it
+    /// goes out.
+    fn emit_kept<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        let (mut args, attachments) = crate::args::to_args(data)?;
+        args.insert(0, serde_json::Value::String(event.to_string()));
+        let mut packet = BroadcastPacket::new(self.ns.path.clone(), args, attachments);
+        let opts = match &self.only {
+            Some(socket) => BroadcastOptions::to([socket.id().to_string()]),
+            None => self.opts.clone(),
+        };
+        let _gate = crate::socket::read(&self.ns.recovery_gate);
+        self.ns.adapter.record(&mut packet, &opts);
+        let encoded = encode_broadcast(&packet);
+        if let Some(socket) = &self.only {
+            return send_encoded(&socket.0.session, &encoded, false);
+        }
+        for socket in self.sockets() {
+            let _ = send_encoded(&socket.0.session, &encoded, false);
+        }
+        if self.remote() {
+            log_adapter(self.ns.adapter.broadcast(&packet, &opts));
         }
         Ok(())
     }

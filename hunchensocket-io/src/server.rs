@@ -14,7 +14,7 @@ use hunchensocket_core::{Body, BoxError};
 use serde::Serialize;
 
 use crate::ack::EmitError;
-use crate::adapter::{AdapterError, AdapterFactory, InMemory};
+use crate::adapter::{AdapterError, AdapterFactory, InMemory, Recovery};
 use crate::client::SioHandler;
 use crate::engine::{CloseReason, Cors, Engine, EngineConfig};
 use crate::handler::ConnectHandler;
@@ -47,6 +47,10 @@ pub struct IoConfig {
     /// Most bytes of such waiting events (their JSON and attachments). Past it the connection
     /// is closed as above. Default 1 MiB.
     pub max_pending_bytes: usize,
+    /// Connection state recovery (Socket.IO's `connectionStateRecovery`): a client that drops
+    /// and comes back within the allowed time gets its socket id, rooms and data back, and every
+    /// event it missed. Off (`None`) by default. See [`Recovery`] for the bounds.
+    pub recovery: Option<Recovery>,
 }
 
 impl Default for IoConfig {
@@ -59,6 +63,7 @@ impl Default for IoConfig {
             max_attachments: 10,
             max_pending_events: 256,
             max_pending_bytes: 1 << 20,
+            recovery: None,
         }
     }
 }
@@ -159,6 +164,12 @@ impl Builder {
         self
     }
 
+    /// Turns connection state recovery on (see [`IoConfig::recovery`]).
+    pub fn connection_state_recovery(mut self, recovery: Recovery) -> Self {
+        self.config.recovery = Some(recovery);
+        self
+    }
+
     /// Every setting at once.
     pub fn config(mut self, config: IoConfig) -> Self {
         self.config = config;
@@ -216,7 +227,7 @@ impl IoInner {
                 template.handler.clone(),
                 read(&template.middlewares).clone(),
                 &*self.adapter,
-                self.config.ack_timeout,
+                &self.config,
             )
         });
         Some(ns.clone())
@@ -290,7 +301,7 @@ impl SocketIo {
             connect_handler(handler),
             Vec::new(),
             &*self.0.adapter,
-            self.0.config.ack_timeout,
+            &self.0.config,
         );
         if let Some(old) = write(&self.0.namespaces).insert(path, inner.clone()) {
             old.adapter.close();
@@ -311,7 +322,7 @@ impl SocketIo {
             connect_handler(handler),
             Vec::new(),
             &InMemory,
-            self.0.config.ack_timeout,
+            &self.0.config,
         );
         write(&self.0.dynamic).push((Arc::new(predicate), template.clone()));
         Namespace(template)

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::ack::{self, AckError, AckPayload, AckSender, EmitError};
-use crate::adapter::{BroadcastPacket, Room, SocketInfo};
+use crate::adapter::{BroadcastPacket, Room, SessionState, SocketInfo};
 use crate::client::ClientData;
 use crate::engine::{CloseReason, HandshakeInfo, Payload, Session};
 use crate::handler::{
@@ -77,6 +77,21 @@ impl DisconnectReason {
     }
 }
 
+impl DisconnectReason {
+    /// Whether a socket that left for this reason may be recovered (the connection was lost
+    /// or closed by the server; not a namespace disconnect or a bad packet).
+    pub(crate) fn keeps_session(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportClose
+                | DisconnectReason::TransportError
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ServerShutdown
+                | DisconnectReason::ForcedClose
+        )
+    }
+}
+
 impl From<CloseReason> for DisconnectReason {
     fn from(reason: CloseReason) -> Self {
         match reason {
@@ -110,6 +125,10 @@ pub(crate) struct SocketInner {
     extensions: Mutex<http::Extensions>,
     /// The application's JSON data (`socket.data`), which other nodes see.
     data: Mutex<Value>,
+    /// The private id that recovers this socket (with connection state recovery).
+    pid: Option<String>,
+    /// Whether this socket is one recovered after a drop.
+    recovered: bool,
     /// Events received before the connection handler first yielded; `None` once it has.
     pending: Mutex<Option<Pending>>,
 }
@@ -177,9 +196,18 @@ impl Socket {
         ns: Arc<NamespaceInner>,
         session: Arc<Session<ClientData>>,
         auth: Value,
+        restored: Option<&SessionState>,
     ) -> Socket {
+        let recovering = ns.recovery.is_some();
+        let (id, pid) = match restored {
+            Some(state) => (state.sid.clone(), Some(state.pid.clone())),
+            None => (
+                crate::engine::new_id(),
+                recovering.then(|| crate::engine::new_id().to_string()),
+            ),
+        };
         Socket(Arc::new(SocketInner {
-            id: crate::engine::new_id(),
+            id,
             ns,
             session,
             auth,
@@ -191,7 +219,12 @@ impl Socket {
             next_ack: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             extensions: Mutex::new(http::Extensions::new()),
-            data: Mutex::new(Value::Object(Default::default())),
+            data: Mutex::new(match restored {
+                Some(state) => state.data.clone(),
+                None => Value::Object(Default::default()),
+            }),
+            pid,
+            recovered: restored.is_some(),
             pending: Mutex::new(Some(Pending::default())),
         }))
     }
@@ -204,6 +237,17 @@ impl Socket {
     /// The namespace path (`/`, `/admin`, ...).
     pub fn ns(&self) -> &str {
         &self.0.ns.path
+    }
+
+    /// Whether this socket was recovered after its client dropped: same id, rooms and data,
+    /// and the events it missed were sent (connection state recovery).
+    pub fn recovered(&self) -> bool {
+        self.0.recovered
+    }
+
+    /// The private id a client sends back to recover this socket (with recovery on).
+    pub(crate) fn pid(&self) -> Option<&str> {
+        self.0.pid.as_deref()
     }
 
     /// The namespace the socket is in: to emit to all of it, fetch its sockets on every node,
@@ -282,6 +326,10 @@ impl Socket {
         data: &T,
         volatile: bool,
     ) -> Result<(), EmitError> {
+        if !volatile && self.0.ns.recovery.is_some() {
+            // Kept for recovery, with its offset, as every broadcast is.
+            return Operators::single(self.clone()).emit(event, data);
+        }
         let (packet, attachments) = event_packet(self.ns(), event, data, None)?;
         send_packet(&self.0.session, &packet, attachments, volatile)
     }
@@ -551,6 +599,13 @@ impl Socket {
     pub(crate) fn closed(&self, reason: DisconnectReason) {
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
+        }
+        if let Some(pid) = &self.0.pid {
+            if reason.keeps_session() {
+                let state =
+                    SessionState::new(self.0.id.clone(), pid.clone(), self.rooms(), self.data());
+                self.0.ns.adapter.persist_session(state);
+            }
         }
         self.0.ns.remove(&self.0.id);
         lock(&self.0.acks).clear();

@@ -643,6 +643,10 @@ impl Adapter for NsAdapter {
         })
     }
 
+    fn spans_nodes(&self) -> bool {
+        true
+    }
+
     fn server_count(&self) -> BoxFuture<usize> {
         let Some(me) = self.strong() else {
             return Box::pin(std::future::ready(1));

@@ -1,7 +1,8 @@
-//! `conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME]`:
+//! `conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME] [--recovery-ms N]`:
 //! the server the official Engine.IO and Socket.IO protocol test suites expect, and a node of a
 //! fleet on Redis (classic pub/sub, or sharded pub/sub on a Redis Cluster with
-//! `--redis-sharded`); what it serves is described in `hunchensocket_examples::conformance`.
+//! `--redis-sharded`), with connection state recovery when `--recovery-ms N` gives its maximum
+//! disconnection duration; what it serves is described in `hunchensocket_examples::conformance`.
 //! It prints `listening on ADDR` once it accepts connections (and, with Redis, is subscribed).
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use hunchensocket_examples::{Args, bind, conformance, shutdown_signal};
 use hunchensocket_redis::{ClassicAdapter, Config, ShardedAdapter, Status};
 
-const USAGE: &str = "usage: conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME]";
+const USAGE: &str = "usage: conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME] [--recovery-ms N]";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -19,6 +20,15 @@ async fn main() -> std::io::Result<()> {
         node: args.get_or("node", "hunchensocket").to_string(),
         ..Default::default()
     };
+    if let Some(ms) = args.get("recovery-ms") {
+        match ms.parse::<u64>() {
+            Ok(ms) => options.recovery = Some(std::time::Duration::from_millis(ms)),
+            Err(_) => {
+                eprintln!("conformance: --recovery-ms takes a number of milliseconds\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
     if let Some(url) = args.get("redis") {
         let config = Config::new(url).key(args.get_or("key", "socket.io"));
         // Outages and recoveries of Redis, one line each on stderr.

@@ -15,6 +15,7 @@
 //! and an error saying what did not.
 
 mod local;
+mod recovery;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 pub use local::LocalAdapter;
+pub use recovery::{MemoryRecovery, Recovery};
 
 /// A room name.
 pub type Room = String;
@@ -177,6 +179,43 @@ pub struct PartialError<T> {
     pub partial: T,
 }
 
+/// What a socket that dropped leaves behind for connection state recovery.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SessionState {
+    /// Its id, given back to it.
+    pub sid: SocketId,
+    /// Its private id (`pid`), which the client sends back to be recovered.
+    pub pid: String,
+    /// Its rooms, its own id among them.
+    pub rooms: Vec<Room>,
+    /// The application's data on it.
+    pub data: Value,
+}
+
+impl SessionState {
+    /// The state of socket `sid`.
+    pub fn new(sid: SocketId, pid: String, rooms: Vec<Room>, data: Value) -> Self {
+        SessionState {
+            sid,
+            pid,
+            rooms,
+            data,
+        }
+    }
+}
+
+/// A session given back: its state, and the packets its client missed, in order (each with
+/// its offset as the last element of its data).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Restored {
+    /// The socket's state when it dropped.
+    pub state: SessionState,
+    /// The packets sent to it since the client's offset.
+    pub missed: Vec<BroadcastPacket>,
+}
+
 /// Calls back with each ack answer (its first argument).
 pub type AckCallback = Arc<dyn Fn(Value) + Send + Sync>;
 
@@ -303,6 +342,32 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// The namespace is going away: stop listening to the other nodes.
     fn close(&self) {}
+
+    /// Whether this adapter reaches other server processes (then recovery needs an adapter
+    /// that keeps packets where every node sees them).
+    fn spans_nodes(&self) -> bool {
+        false
+    }
+
+    /// Whether this adapter keeps packets and sessions for connection state recovery
+    /// ([`record`](Self::record), [`persist_session`](Self::persist_session),
+    /// [`restore_session`](Self::restore_session)).
+    fn recovers(&self) -> bool {
+        false
+    }
+
+    /// With recovery: keeps an event about to be broadcast to `opts` and appends its offset to
+    /// its data (the client sends back the last offset it saw).
+    fn record(&self, _packet: &mut BroadcastPacket, _opts: &BroadcastOptions) {}
+
+    /// With recovery: keeps the state of a socket that dropped.
+    fn persist_session(&self, _state: SessionState) {}
+
+    /// With recovery: the state of the socket with private id `pid` and the packets sent to
+    /// it after `offset`, or `None` when it cannot be recovered whole.
+    fn restore_session(&self, _pid: &str, _offset: &str) -> BoxFuture<Option<Restored>> {
+        Box::pin(std::future::ready(None))
+    }
 }
 
 /// Makes the adapter of each namespace.
