@@ -34,12 +34,32 @@ function setStatus(state, text) {
 
 socket.on("connect", () => {
   setStatus("connected", "connected");
+  // For the curious (and the browser test): this connection's socket, and whether it is the
+  // one we had before a drop.
+  document.body.dataset.socketId = socket.id;
+  document.body.dataset.recovered = String(Boolean(socket.recovered));
+  if (socket.recovered) {
+    // The server kept our socket through the drop: it is still in its rooms, and the messages
+    // sent meanwhile came just before this, once each, in order. Rooms chosen while offline
+    // are joined now, and what we wrote meanwhile goes out.
+    for (const [name, room] of rooms) {
+      if (!room.wasJoined) {
+        join(name);
+        continue;
+      }
+      room.joined = true;
+      for (const m of room.messages) if (m.state === "queued") transmit(m);
+    }
+    render();
+    return;
+  }
   // A new connection is a new socket on the server: join every room again.
   for (const name of rooms.keys()) join(name);
 });
 
 socket.on("disconnect", (reason) => {
   for (const room of rooms.values()) {
+    room.wasJoined = room.joined;
     room.joined = false;
     room.members = [];
     clearTyping(room);

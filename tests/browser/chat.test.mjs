@@ -167,6 +167,33 @@ test("a page joining later gets the history replayed", async () => {
   await expectGone(bob, "carol");
 });
 
+test("a page cut off the network gets the messages sent meanwhile, once each, on the same socket", async () => {
+  const before = await bob.evaluate(() => document.body.dataset.socketId);
+  const cdp = await bob.context().newCDPSession(bob);
+  await cdp.send("Network.enable");
+  const network = (offline) => cdp.send("Network.emulateNetworkConditions",
+    { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await network(true);
+  await bob.locator("#status[data-state=reconnecting]").waitFor({ timeout: 60_000 });
+  const texts = ["while away 1", "while away 2", "while away 3"];
+  for (const text of texts) {
+    await alice.locator("#text").fill(text);
+    await alice.locator("#text").press("Enter");
+    await alice.locator("#messages .message.mine", { hasText: text }).locator(".tick", { hasText: "✓" }).waitFor();
+  }
+  await network(false);
+  await bob.locator("#status[data-state=connected]").waitFor({ timeout: 15_000 });
+  assert.equal(await bob.evaluate(() => document.body.dataset.recovered), "true", "recovered");
+  assert.equal(await bob.evaluate(() => document.body.dataset.socketId), before, "the same socket");
+  for (const text of texts) {
+    await bob.locator("#messages .message", { hasText: text }).waitFor();
+  }
+  // Once each, in the order they were sent.
+  const shown = await bob.locator("#messages .message .text").allTextContents();
+  assert.deepEqual(shown.filter((t) => t.startsWith("while away")), texts);
+  await cdp.detach();
+});
+
 test("screenshots of the second page, wide and narrow", async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   if (await bob.locator("#notice").isVisible()) await bob.locator("#notice").click();

@@ -10,6 +10,9 @@
 //! `/socket.io/client.js`. `--client-js PATH` serves the file at PATH there instead (the official
 //! `socket.io.esm.min.js`, say, to compare clients).
 //!
+//! A page that loses its connection and comes back within two minutes keeps its socket, its
+//! rooms, and gets the messages sent meanwhile (connection state recovery; one process only).
+//!
 //! Everything else is in memory. Events from the page, each answered by an ack (`{ "error": .. }`
 //! when refused):
 //!
@@ -27,13 +30,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hunchensocket_core::{Body, Server, text_response};
 use hunchensocket_examples::{Args, bind, shutdown_signal};
+use hunchensocket_io::adapter::Recovery;
 use hunchensocket_io::{AckSender, DisconnectReason, Socket, SocketId, SocketIo};
 use hunchensocket_redis::{ClassicAdapter, Config};
 use serde::{Deserialize, Serialize};
@@ -181,13 +185,33 @@ impl Chat {
             .and_then(|n| clean_name(n).ok())
             .unwrap_or_else(|| guest_name(socket.id()));
         socket.set_data(json!({ "name": name }));
-        self.state().users.insert(
+        // A socket recovered after a drop is still in its rooms: so is the user.
+        let rooms: BTreeSet<String> = if socket.recovered() {
+            socket
+                .rooms()
+                .into_iter()
+                .filter(|r| **r != **socket.id())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let mut guard = self.state();
+        let state = &mut *guard;
+        for room in &rooms {
+            let r = state.rooms.entry(room.clone()).or_default();
+            r.members.insert(socket.id().clone(), name.clone());
+        }
+        state.users.insert(
             socket.id().clone(),
             User {
                 name: name.clone(),
-                rooms: BTreeSet::new(),
+                rooms: rooms.clone(),
             },
         );
+        for room in &rooms {
+            self.presence(state, room);
+        }
+        drop(guard);
         let _ = socket.emit("welcome", &json!({ "id": &**socket.id(), "name": name }));
     }
 
@@ -405,8 +429,14 @@ fn now_ms() -> u64 {
 fn socket_io(serve_client: bool, redis: Option<ClassicAdapter>) -> SocketIo {
     let clustered = redis.is_some();
     let mut builder = SocketIo::builder().serve_client(serve_client);
-    if let Some(adapter) = redis {
-        builder = builder.adapter(adapter);
+    match redis {
+        Some(adapter) => builder = builder.adapter(adapter),
+        // One process: a page that drops and comes back within two minutes keeps its socket
+        // and gets the messages it missed (over Redis, the classic adapter keeps no packets).
+        None => {
+            builder =
+                builder.connection_state_recovery(Recovery::new(Duration::from_secs(120), true))
+        }
     }
     let io = builder.build();
     let chat = Arc::new(Chat {
