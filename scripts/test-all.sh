@@ -12,7 +12,9 @@
 #     cluster-js (tests/cluster/fleet.test.mjs: a fleet of conformance and Node socket.io nodes on
 #     redis-server and on a Redis Cluster, every cluster operation from every node) and
 #     cluster-faults (tests/cluster/faults.test.mjs: a Redis restart, kill -9 of a node, garbage on
-#     the adapter's channels); both start their own redis-server processes
+#     the adapter's channels) and cluster-streams (tests/cluster/streams.test.mjs: recovery across
+#     our nodes and a Node node on the Redis Streams adapter, and a randomized run); they start
+#     their own redis-server processes
 #  7. cargo build --release -p hunchensocket-examples --bin chat          (if a browser peer is selected)
 #  8. browser-chat: the chat example in Chromium (playwright-core, node --test); it starts its own
 #     target/release/chat and leaves screenshots in target/artifacts/; browser-chat-cluster: two
@@ -32,7 +34,7 @@
 #   SKIP_CARGO_TEST=1        skip step 2
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
-#                             js-client cluster-js cluster-faults browser-chat
+#                             js-client cluster-js cluster-faults cluster-streams browser-chat
 #                             browser-chat-cluster bench-smoke)
 set -euo pipefail
 
@@ -49,7 +51,7 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
     cargo test --workspace || cargo_failed=1
 fi
 
-ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults browser-chat browser-chat-cluster bench-smoke)
+ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults cluster-streams browser-chat browser-chat-cluster bench-smoke)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, Socket.IO peers (they start the conformance server themselves),
 # browser peers (they start the chat example themselves), and the benchmark smoke run (it
@@ -189,6 +191,8 @@ else
                 node --test --test-reporter=spec tests/cluster/fleet.test.mjs ;;
             cluster-faults) run_peer cluster-faults 300 env CONFORMANCE_BIN="$CONFORMANCE" \
                 node --test --test-reporter=spec tests/cluster/faults.test.mjs ;;
+            cluster-streams) run_peer cluster-streams 180 env CONFORMANCE_BIN="$CONFORMANCE" \
+                node --test --test-reporter=spec tests/cluster/streams.test.mjs ;;
             *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
         esac
     done

@@ -59,6 +59,9 @@ pub enum EmitError {
     /// The session could not take it (closed, or full: see [`SendError`]).
     #[error("send: {0}")]
     Send(#[from] SendError),
+    /// The adapter that was to deliver it could not take it.
+    #[error("adapter: {0}")]
+    Adapter(String),
 }
 
 /// Why waiting for an acknowledgement failed.

@@ -312,6 +312,7 @@ fn connect(
         Poll::Ready(restored) => {
             let socket = restore(&ns, session, auth, restored.as_ref());
             drop(closed_gate);
+            let restored = restored.map(|r| r.state);
             let skip =
                 restored.is_some() && ns.recovery.as_ref().is_some_and(|r| r.skip_middlewares);
             admit(ns, session, nsp, socket, skip);
@@ -329,6 +330,8 @@ fn connect(
                     let _gate = write(&ns.recovery_gate);
                     restore(&ns, &session, auth, restored.as_ref())
                 };
+                // Its hold goes now: live packets flow to it again.
+                let restored = restored.map(|r| r.state);
                 let skip =
                     restored.is_some() && ns.recovery.as_ref().is_some_and(|r| r.skip_middlewares);
                 admit(ns, &session, nsp, socket, skip);

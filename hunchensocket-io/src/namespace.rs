@@ -166,6 +166,10 @@ impl Local for NamespaceInner {
         }
     }
 
+    fn keeps_sessions(&self) -> bool {
+        self.recovery.is_some()
+    }
+
     fn server_event(&self, mut data: Vec<Value>, ack: Option<ServerAck>) {
         let name = match data.first() {
             Some(Value::String(_)) => match data.remove(0) {

@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ack::{AckError, EmitError};
-use crate::adapter::{AdapterError, BroadcastOptions, BroadcastPacket, PartialError, Remote};
+use crate::adapter::{
+    AdapterError, BroadcastOptions, BroadcastPacket, Delivery, PartialError, Remote,
+};
 use crate::namespace::NamespaceInner;
 use crate::remote::RemoteSocket;
 use crate::socket::{Encoded, IntoRooms, Socket, SocketId, event_packet, send_encoded};
@@ -198,7 +200,14 @@ impl Operators {
             None => self.opts.clone(),
         };
         let _gate = crate::socket::read(&self.ns.recovery_gate);
-        self.ns.adapter.record(&mut packet, &opts);
+        if self.ns.adapter.record(&mut packet, &opts) == Delivery::ByAdapter {
+            // Its log gives it an offset, then it reaches this node's sockets as the others'.
+            return self
+                .ns
+                .adapter
+                .broadcast(&packet, &opts)
+                .map_err(|e| EmitError::Adapter(e.to_string()));
+        }
         let encoded = encode_broadcast(&packet);
         if let Some(socket) = &self.only {
             return send_encoded(&socket.0.session, &encoded, false);

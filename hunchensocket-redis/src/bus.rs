@@ -55,10 +55,31 @@ struct Route {
     kind: Kind,
 }
 
+/// Which adapter the connections serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Classic,
+    Sharded,
+    Streams,
+}
+
+/// What the publisher sends.
+pub(crate) enum Out {
+    Publish(String, Vec<u8>),
+    /// `XADD stream MAXLEN ~ max * field value ...`.
+    Xadd(Vec<(&'static str, Vec<u8>)>),
+}
+
 pub(crate) struct Bus {
     pub(crate) config: Config,
     pub(crate) sharded: bool,
-    publish_tx: mpsc::Sender<(String, Vec<u8>)>,
+    pub(crate) mode: Mode,
+    publish_tx: mpsc::Sender<Out>,
+    /// Streams: the adapters by namespace, for the entries the reader gets.
+    stream_routes: RwLock<HashMap<String, Weak<NsAdapter>>>,
+    /// Streams: held by the reader while it hands out a batch of entries, and by a restore
+    /// from its reading to the socket being back in its rooms.
+    pub(crate) reader_turn: Arc<tokio::sync::Mutex<()>>,
     /// Commands: PUBSUB NUMSUB and the like.
     commands: Conn,
     /// The subscribing connection.
@@ -70,7 +91,8 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
-    pub(crate) async fn connect(config: Config, sharded: bool) -> Result<Arc<Bus>, Error> {
+    pub(crate) async fn connect(config: Config, mode: Mode) -> Result<Arc<Bus>, Error> {
+        let sharded = mode == Mode::Sharded;
         let inbound_bytes = Arc::new(AtomicUsize::new(0));
         let (in_tx, in_rx) = mpsc::unbounded_channel::<Inbound>();
         let bus_slot: Arc<std::sync::OnceLock<Weak<Bus>>> = Arc::default();
@@ -153,9 +175,23 @@ impl Bus {
             (Conn::Single(commands), Conn::Single(sub))
         };
         let (publish_tx, publish_rx) = mpsc::channel(config.max_publish_queue.max(1));
+        let reader = if mode == Mode::Streams {
+            // Its own connection: XREAD BLOCK holds it.
+            let client = redis::Client::open(resp3(&config.url))?;
+            let cfg = ConnectionManagerConfig::new()
+                .set_max_delay(Duration::from_millis(1000))
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(config.stream_block + Duration::from_secs(5)));
+            Some(client.get_connection_manager_with_config(cfg).await?)
+        } else {
+            None
+        };
         let bus = Arc::new(Bus {
             config,
             sharded,
+            mode,
+            stream_routes: RwLock::new(HashMap::new()),
+            reader_turn: Arc::default(),
             publish_tx,
             commands: commands.clone(),
             sub: tokio::sync::Mutex::new(sub),
@@ -168,6 +204,9 @@ impl Bus {
         tokio::spawn(publisher(Arc::downgrade(&bus), commands, publish_rx));
         tokio::spawn(dispatcher(Arc::downgrade(&bus), in_rx, inbound_bytes));
         tokio::spawn(watchdog(Arc::downgrade(&bus)));
+        if let Some(reader) = reader {
+            tokio::spawn(stream_reader(Arc::downgrade(&bus), reader));
+        }
         Ok(bus)
     }
 
@@ -222,16 +261,57 @@ impl Bus {
 
     /// Queues a message to publish; fails at once when the queue is full.
     pub(crate) fn publish(&self, channel: String, bytes: Vec<u8>) -> Result<(), AdapterError> {
-        self.publish_tx
-            .try_send((channel, bytes))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => AdapterError::Unavailable(
-                    "publish queue full (Redis unreachable or slow)".into(),
-                ),
-                mpsc::error::TrySendError::Closed(_) => {
-                    AdapterError::Unavailable("adapter closed".into())
-                }
-            })
+        self.send(Out::Publish(channel, bytes))
+    }
+
+    /// Queues a stream entry to add.
+    pub(crate) fn xadd(&self, fields: Vec<(&'static str, Vec<u8>)>) -> Result<(), AdapterError> {
+        self.send(Out::Xadd(fields))
+    }
+
+    fn send(&self, out: Out) -> Result<(), AdapterError> {
+        self.publish_tx.try_send(out).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                AdapterError::Unavailable("publish queue full (Redis unreachable or slow)".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                AdapterError::Unavailable("adapter closed".into())
+            }
+        })
+    }
+
+    /// Runs a pipeline on the command connection (bounded by 5 s).
+    pub(crate) async fn query_pipe(&self, pipe: &redis::Pipeline) -> Result<RValue, AdapterError> {
+        let mut conn = self.commands.clone();
+        let run = async {
+            match &mut conn {
+                Conn::Single(c) => pipe.query_async(c).await,
+                Conn::Cluster(c) => pipe.query_async(c).await,
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(5), run).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(AdapterError::Unavailable(e.to_string())),
+            Err(_) => Err(AdapterError::Unavailable("Redis did not answer".into())),
+        }
+    }
+
+    /// Hands stream entries of namespace `nsp` to `adapter`.
+    pub(crate) fn route_stream(&self, nsp: &str, adapter: &Arc<NsAdapter>) {
+        self.stream_routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(nsp.to_string(), Arc::downgrade(adapter));
+    }
+
+    /// Runs a command on the command connection (bounded by 5 s).
+    pub(crate) async fn query(&self, cmd: &redis::Cmd) -> Result<RValue, AdapterError> {
+        let mut conn = self.commands.clone();
+        match tokio::time::timeout(Duration::from_secs(5), conn.query(cmd)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(AdapterError::Unavailable(e.to_string())),
+            Err(_) => Err(AdapterError::Unavailable("Redis did not answer".into())),
+        }
     }
 
     /// Routes messages of `channel` (a pattern when `pattern`) to `adapter`, and subscribes.
@@ -288,6 +368,7 @@ impl Bus {
     /// How many subscribers `channel` has (NUMSUB, or SHARDNUMSUB in a cluster), or `None`
     /// when Redis does not answer.
     pub(crate) async fn numsub(&self, channel: &str) -> Option<usize> {
+        // (the streams adapter counts subscribers of its public channel, over plain pub/sub)
         let sub = if self.sharded {
             "SHARDNUMSUB"
         } else {
@@ -351,12 +432,37 @@ fn resp3(url: &str) -> String {
     }
 }
 
-async fn publisher(bus: Weak<Bus>, mut conn: Conn, mut rx: mpsc::Receiver<(String, Vec<u8>)>) {
-    let sharded = bus.upgrade().is_some_and(|b| b.sharded);
+async fn publisher(bus: Weak<Bus>, mut conn: Conn, mut rx: mpsc::Receiver<Out>) {
+    let Some((sharded, stream, max_len)) = bus.upgrade().map(|b| {
+        (
+            b.sharded,
+            b.config.stream_name.clone(),
+            b.config.stream_max_len,
+        )
+    }) else {
+        return;
+    };
     let verb = if sharded { "SPUBLISH" } else { "PUBLISH" };
-    while let Some((channel, bytes)) = rx.recv().await {
-        let mut cmd = redis::cmd(verb);
-        cmd.arg(&channel).arg(bytes);
+    while let Some(out) = rx.recv().await {
+        let (cmd, channel) = match out {
+            Out::Publish(channel, bytes) => {
+                let mut cmd = redis::cmd(verb);
+                cmd.arg(&channel).arg(bytes);
+                (cmd, channel)
+            }
+            Out::Xadd(fields) => {
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(max_len)
+                    .arg("*");
+                for (name, value) in fields {
+                    cmd.arg(name).arg(value);
+                }
+                (cmd, stream.clone())
+            }
+        };
         let result = tokio::time::timeout(Duration::from_secs(5), conn.query(&cmd)).await;
         let failure = match result {
             Ok(Ok(_)) => None,
@@ -391,6 +497,132 @@ async fn dispatcher(
             adapter.on_raw(route.kind, &msg.route, &msg.payload);
         }
     }
+}
+
+/// Reads the stream (streams mode) from its end on, and hands each entry, with its id, to the
+/// adapter of its namespace; after an error it waits a second and reads on from where it was.
+async fn stream_reader(bus: Weak<Bus>, mut conn: ConnectionManager) {
+    let Some((stream, count, block)) = bus.upgrade().map(|b| {
+        (
+            b.config.stream_name.clone(),
+            b.config.stream_read_count,
+            b.config.stream_block,
+        )
+    }) else {
+        return;
+    };
+    // From the last entry there is now ("$" would miss what comes between two reads).
+    let mut last: Option<String> = None;
+    loop {
+        if bus.strong_count() == 0 {
+            return;
+        }
+        if last.is_none() {
+            let mut cmd = redis::cmd("XREVRANGE");
+            cmd.arg(&stream).arg("+").arg("-").arg("COUNT").arg(1);
+            match cmd.query_async::<RValue>(&mut conn).await {
+                Ok(v) => {
+                    last = Some(
+                        entries(&v)
+                            .first()
+                            .map_or("0-0".to_string(), |e| e.0.clone()),
+                    )
+                }
+                Err(e) => {
+                    tracing::debug!("redis adapter: XREVRANGE {stream}: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
+        let from = last.clone().unwrap_or_else(|| "0-0".into());
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(&from);
+        let reply = match cmd.query_async::<RValue>(&mut conn).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!("redis adapter: XREAD {stream}: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Some(strong) = bus.upgrade() else { return };
+        let batch = read_entries(&reply);
+        if batch.is_empty() {
+            continue;
+        }
+        let _turn = strong.reader_turn.lock().await;
+        for (id, fields) in batch {
+            let nsp = fields
+                .iter()
+                .find(|(k, _)| k == b"nsp")
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+            let adapter = nsp.and_then(|nsp| {
+                strong
+                    .stream_routes
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&nsp)
+                    .and_then(Weak::upgrade)
+            });
+            if let Some(adapter) = adapter {
+                adapter.on_entry(&id, &fields);
+            }
+            last = Some(id);
+        }
+    }
+}
+
+/// A stream entry: its id and its fields.
+pub(crate) type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// The entries of an XREAD reply (`[[stream, [entry…]]]`, or a RESP3 map of stream → entries).
+fn read_entries(v: &RValue) -> Vec<Entry> {
+    match v {
+        RValue::Array(streams) => streams
+            .iter()
+            .flat_map(|s| match s {
+                RValue::Array(pair) => pair.get(1).map(entries).unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        RValue::Map(streams) => streams.iter().flat_map(|(_, e)| entries(e)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The entries of an XRANGE reply (`[[id, [field, value, …]], …]`).
+pub(crate) fn entries(v: &RValue) -> Vec<Entry> {
+    let RValue::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let RValue::Array(pair) = item else {
+                return None;
+            };
+            let id = bulk(pair.first())?;
+            let fields = match pair.get(1)? {
+                RValue::Array(flat) => flat
+                    .chunks(2)
+                    .filter_map(|kv| Some((bulk(kv.first())?.to_vec(), bulk(kv.get(1))?.to_vec())))
+                    .collect(),
+                RValue::Map(kv) => kv
+                    .iter()
+                    .filter_map(|(k, v)| Some((bulk(Some(k))?.to_vec(), bulk(Some(v))?.to_vec())))
+                    .collect(),
+                _ => return None,
+            };
+            Some((String::from_utf8_lossy(&id).into_owned(), fields))
+        })
+        .collect()
 }
 
 /// Pings Redis every second through both connections: this notices outages that no command

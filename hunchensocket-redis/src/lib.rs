@@ -29,6 +29,9 @@
 //!   requests and responses on `{key}-request#{nsp}#` and `{key}-response#{nsp}#`.
 //! - [`ShardedAdapter`]: sharded pub/sub (`SPUBLISH`, `SSUBSCRIBE`) on a Redis 7 Cluster, as
 //!   `createShardedAdapter` (the cluster adapter's messages; `subscriptionMode` "dynamic").
+//! - [`StreamsAdapter`]: a Redis stream as `@socket.io/redis-streams-adapter` 0.3 uses it, the
+//!   adapter for connection state recovery across nodes: a client that drops on one node is
+//!   recovered on any other, ours or Node's.
 //!
 //! Operations that wait for other nodes (`fetch_sockets`, `all_rooms`, acks of a broadcast,
 //! server-side emits with acks) give what answered within [`Config::requests_timeout`]
@@ -61,7 +64,7 @@ use std::time::Duration;
 
 use hunchensocket_io::adapter::{Adapter, AdapterFactory, Local};
 
-use bus::Bus;
+use bus::{Bus, Mode};
 use node::NsAdapter;
 
 /// Settings of a Redis adapter.
@@ -83,6 +86,20 @@ pub struct Config {
     /// Messages that may wait to be published; past it, publishing fails at once (and is
     /// logged) while Redis is unreachable. Default 10 000.
     pub max_publish_queue: usize,
+    /// Streams adapter: the stream every node reads. Default `socket.io`.
+    pub stream_name: String,
+    /// Streams adapter: about how many entries the stream keeps (`XADD MAXLEN ~`). Default
+    /// 10 000; a client whose offset was trimmed away is not recovered.
+    pub stream_max_len: usize,
+    /// Streams adapter: entries read at once. Default 100.
+    pub stream_read_count: usize,
+    /// Streams adapter: how long one read waits for entries. Default 5 s.
+    pub stream_block: Duration,
+    /// Streams adapter: the prefix of the keys of kept sessions. Default `sio:session:`.
+    pub session_key_prefix: String,
+    /// Streams adapter: how long a dropped socket's session is kept in Redis; make it the
+    /// server's maximum disconnection duration. Default 2 minutes.
+    pub session_ttl: Duration,
 }
 
 impl Config {
@@ -95,7 +112,31 @@ impl Config {
             max_message_size: 4 << 20,
             max_inbound_bytes: 64 << 20,
             max_publish_queue: 10_000,
+            stream_name: "socket.io".into(),
+            stream_max_len: 10_000,
+            stream_read_count: 100,
+            stream_block: Duration::from_secs(5),
+            session_key_prefix: "sio:session:".into(),
+            session_ttl: Duration::from_secs(120),
         }
+    }
+
+    /// Sets [`Config::stream_name`].
+    pub fn stream_name(mut self, name: impl Into<String>) -> Self {
+        self.stream_name = name.into();
+        self
+    }
+
+    /// Sets [`Config::stream_max_len`].
+    pub fn stream_max_len(mut self, entries: usize) -> Self {
+        self.stream_max_len = entries;
+        self
+    }
+
+    /// Sets [`Config::session_ttl`].
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
     }
 
     /// Sets [`Config::key`].
@@ -149,7 +190,7 @@ pub enum Status {
 }
 
 macro_rules! adapter_type {
-    ($name:ident, $sharded:expr, $doc:literal) => {
+    ($name:ident, $mode:expr, $doc:literal) => {
         #[doc = $doc]
         ///
         /// Give it to [`Builder::adapter`](hunchensocket_io::Builder::adapter); it makes the
@@ -172,7 +213,7 @@ macro_rules! adapter_type {
             /// Connects to Redis.
             pub async fn connect(config: Config) -> Result<Self, Error> {
                 Ok($name {
-                    bus: Bus::connect(config, $sharded).await?,
+                    bus: Bus::connect(config, $mode).await?,
                 })
             }
 
@@ -204,11 +245,16 @@ macro_rules! adapter_type {
 
 adapter_type!(
     ClassicAdapter,
-    false,
+    Mode::Classic,
     "The classic adapter: Redis pub/sub, as `createAdapter` of `@socket.io/redis-adapter`."
 );
 adapter_type!(
     ShardedAdapter,
-    true,
+    Mode::Sharded,
     "The sharded adapter: sharded pub/sub on a Redis 7 Cluster, as `createShardedAdapter` of `@socket.io/redis-adapter`."
+);
+adapter_type!(
+    StreamsAdapter,
+    Mode::Streams,
+    "The Redis Streams adapter, as `createAdapter` of `@socket.io/redis-streams-adapter` 0.3: broadcasts go through a stream every node reads, so a client that drops on one node recovers on any other (connection state recovery: sessions kept in Redis with `SET … PX`, missed packets read back with `XRANGE`)."
 );

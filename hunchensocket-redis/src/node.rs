@@ -6,19 +6,24 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use hunchensocket_io::adapter::{
-    Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Local, LocalAdapter,
-    Remote, Room, SocketId, SocketInfo,
+    Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Delivery, Local,
+    LocalAdapter, Remote, Restored, Room, SessionState, SocketId, SocketInfo,
 };
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Mode};
+
+fn bus_mode(adapter: &NsAdapter) -> Mode {
+    adapter.bus.mode
+}
 use crate::wire::{self, Body, Kind, Message, Opts};
 
 /// How the namespace's messages are encoded, and on which channels.
 pub(crate) enum Codec {
     Classic(wire::classic::Channels),
     Sharded(wire::sharded::Channels),
+    Streams(wire::streams::Channels),
 }
 
 /// Answers awaited for one request.
@@ -43,18 +48,29 @@ pub(crate) struct NsAdapter {
     pending: Mutex<HashMap<String, Pending>>,
     ready: OnceLock<Result<(), AdapterError>>,
     ready_wake: Notify,
+    /// Streams: restored sockets and the last entry their replay covered; the reader does not
+    /// hand them entries up to it again.
+    replayed: Mutex<HashMap<SocketId, String>>,
 }
 
 impl NsAdapter {
     pub(crate) fn new(bus: Arc<Bus>, nsp: &str, local: Weak<dyn Local>) -> Arc<NsAdapter> {
-        let (uid, codec) = if bus.sharded {
-            let uid = random_hex(8);
-            let ch = wire::sharded::Channels::new(&bus.config.key, nsp, &uid);
-            (uid, Codec::Sharded(ch))
-        } else {
-            let uid = random_alnum(6);
-            let ch = wire::classic::Channels::new(&bus.config.key, nsp, &uid);
-            (uid, Codec::Classic(ch))
+        let (uid, codec) = match bus.mode {
+            Mode::Sharded => {
+                let uid = random_hex(8);
+                let ch = wire::sharded::Channels::new(&bus.config.key, nsp, &uid);
+                (uid, Codec::Sharded(ch))
+            }
+            Mode::Streams => {
+                let uid = random_hex(8);
+                let ch = wire::streams::Channels::new(&bus.config.key, nsp, &uid);
+                (uid, Codec::Streams(ch))
+            }
+            Mode::Classic => {
+                let uid = random_alnum(6);
+                let ch = wire::classic::Channels::new(&bus.config.key, nsp, &uid);
+                (uid, Codec::Classic(ch))
+            }
         };
         let adapter = Arc::new_cyclic(|me| NsAdapter {
             nsp: nsp.to_string(),
@@ -67,7 +83,11 @@ impl NsAdapter {
             pending: Mutex::new(HashMap::new()),
             ready: OnceLock::new(),
             ready_wake: Notify::new(),
+            replayed: Mutex::new(HashMap::new()),
         });
+        if bus_mode(&adapter) == Mode::Streams {
+            adapter.bus.route_stream(nsp, &adapter);
+        }
         let subscribing = adapter.clone();
         tokio::spawn(async move {
             let result = subscribing
@@ -96,6 +116,10 @@ impl NsAdapter {
                 (ch.main.clone(), Kind::Request, false),
                 (ch.own_response.clone(), Kind::Response, false),
             ],
+            Codec::Streams(ch) => vec![
+                (ch.public.clone(), Kind::Request, false),
+                (ch.private.clone(), Kind::Response, false),
+            ],
         }
     }
 
@@ -103,6 +127,7 @@ impl NsAdapter {
         match &self.codec {
             Codec::Classic(ch) => &ch.request,
             Codec::Sharded(ch) => &ch.main,
+            Codec::Streams(ch) => &ch.public,
         }
     }
 
@@ -111,6 +136,19 @@ impl NsAdapter {
         let encoded = match &self.codec {
             Codec::Classic(ch) => wire::classic::encode(ch, &self.uid, body),
             Codec::Sharded(ch) => wire::sharded::encode(ch, &self.uid, &self.nsp, body, to),
+            Codec::Streams(ch) => {
+                if wire::streams::logged(body) {
+                    return match wire::streams::entry(&self.uid, &self.nsp, body) {
+                        Some(fields) => self.bus.xadd(fields),
+                        None => Ok(()),
+                    };
+                }
+                let channel = match to {
+                    Some(to) => ch.response_to(to),
+                    None => ch.public.clone(),
+                };
+                wire::streams::payload(&self.uid, &self.nsp, body).map(|bytes| (channel, bytes))
+            }
         };
         match encoded {
             Some((channel, bytes)) => self.bus.publish(channel, bytes),
@@ -127,6 +165,7 @@ impl NsAdapter {
         let decoded = match &self.codec {
             Codec::Classic(_) => wire::classic::decode(&self.nsp, kind, payload),
             Codec::Sharded(_) => wire::sharded::decode(payload),
+            Codec::Streams(_) => wire::streams::from_payload(payload),
         };
         match decoded {
             Ok(msg) => self.on_message(msg),
@@ -139,6 +178,59 @@ impl NsAdapter {
                 );
             }
         }
+    }
+
+    /// An entry of the stream (streams mode), with its id.
+    pub(crate) fn on_entry(&self, id: &str, fields: &[(Vec<u8>, Vec<u8>)]) {
+        match wire::streams::from_entry(fields) {
+            Ok(msg) => self.on_logged(msg, id),
+            Err(e) => {
+                self.bus.count_dropped();
+                tracing::warn!(nsp = %self.nsp, id, "redis adapter: invalid stream entry dropped: {e}");
+            }
+        }
+    }
+
+    /// A message from the log: a broadcast reaches this node's sockets with its entry id as
+    /// offset (this node's own ones too when recovery is on: the server left them to the
+    /// log), the rest as from pub/sub.
+    fn on_logged(&self, msg: Message, id: &str) {
+        if msg.nsp != self.nsp {
+            return;
+        }
+        let own = msg.uid.as_deref() == Some(self.uid.as_str());
+        let Body::Broadcast {
+            mut packet,
+            opts,
+            request_id: None,
+        } = msg.body
+        else {
+            return self.on_message(msg);
+        };
+        let Some(local) = self.local() else { return };
+        let o = opts.to_options();
+        let keeps = local.keeps_sessions() && !o.volatile;
+        if own && !keeps {
+            return; // delivered here already
+        }
+        if keeps {
+            packet.data.push(Value::String(id.to_string()));
+        }
+        let mut sids = self.rooms.sockets(&o);
+        {
+            let mut replayed = lock(&self.replayed);
+            if !replayed.is_empty() {
+                sids.retain(|sid| match replayed.get(sid) {
+                    Some(upto) if wire::streams::cmp_offsets(id, upto).is_le() => false,
+                    Some(_) => {
+                        replayed.remove(sid);
+                        true
+                    }
+                    None => true,
+                });
+            }
+        }
+        local.emit(&sids, &packet, o.volatile);
     }
 
     fn on_message(&self, msg: Message) {
@@ -346,7 +438,7 @@ impl NsAdapter {
     }
 
     fn request_id(&self) -> String {
-        if self.bus.sharded {
+        if self.bus.mode != Mode::Classic {
             random_hex(8)
         } else {
             random_alnum(6)
@@ -421,7 +513,7 @@ impl Adapter for NsAdapter {
                 .filter(|r| r.as_str() != &**sid && !self.rooms.has_room(r))
                 .cloned()
                 .collect(),
-            Codec::Classic(_) => Vec::new(),
+            Codec::Classic(_) | Codec::Streams(_) => Vec::new(),
         };
         self.rooms.add_all(sid, rooms);
         if let (Codec::Sharded(ch), false, Some(me)) = (&self.codec, new.is_empty(), self.strong())
@@ -567,7 +659,7 @@ impl Adapter for NsAdapter {
             return Box::pin(std::future::ready(Remote::default()));
         };
         Box::pin(async move {
-            if me.bus.sharded {
+            if me.bus.mode != Mode::Classic {
                 // The cluster adapter has no rooms request: every room has a socket, so the
                 // rooms of every socket are every room.
                 let found = me.fetch(Opts::default()).await;
@@ -647,6 +739,43 @@ impl Adapter for NsAdapter {
         true
     }
 
+    fn recovers(&self) -> bool {
+        self.bus.mode == Mode::Streams
+    }
+
+    fn record(&self, _packet: &mut BroadcastPacket, _opts: &BroadcastOptions) -> Delivery {
+        // The stream gives the offset: the packet reaches this node's sockets from there.
+        Delivery::ByAdapter
+    }
+
+    fn persist_session(&self, state: SessionState) {
+        if self.bus.mode != Mode::Streams {
+            return;
+        }
+        let Some(me) = self.strong() else { return };
+        let key = format!("{}{}", self.bus.config.session_key_prefix, state.pid);
+        let value = wire::streams::session(&state);
+        let ttl = self.bus.config.session_ttl.as_millis() as u64;
+        tokio::spawn(async move {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(&key).arg(value).arg("PX").arg(ttl.max(1));
+            if let Err(e) = me.bus.query(&cmd).await {
+                tracing::warn!("redis adapter: session not kept: {e}");
+            }
+        });
+    }
+
+    fn restore_session(&self, pid: &str, offset: &str) -> BoxFuture<Option<Restored>> {
+        let Some(me) = self.strong() else {
+            return Box::pin(std::future::ready(None));
+        };
+        if self.bus.mode != Mode::Streams || !wire::streams::is_offset(offset) {
+            return Box::pin(std::future::ready(None));
+        }
+        let (pid, offset) = (pid.to_string(), offset.to_string());
+        Box::pin(async move { me.restore(&pid, offset).await })
+    }
+
     fn server_count(&self) -> BoxFuture<usize> {
         let Some(me) = self.strong() else {
             return Box::pin(std::future::ready(1));
@@ -675,6 +804,80 @@ impl Adapter for NsAdapter {
 }
 
 impl NsAdapter {
+    /// Streams: the session of `pid` (taken: a session is restored once) and the entries after
+    /// `offset` that were for it. The reader waits meanwhile, and until the socket is back
+    /// (the hold), so that no entry falls between the replay and live delivery.
+    async fn restore(self: Arc<Self>, pid: &str, offset: String) -> Option<Restored> {
+        let turn = self.bus.reader_turn.clone().lock_owned().await;
+        let key = format!("{}{pid}", self.bus.config.session_key_prefix);
+        let mut take = redis::pipe();
+        take.atomic().cmd("GET").arg(&key).cmd("DEL").arg(&key);
+        let mut query = redis::cmd("XRANGE");
+        query
+            .arg(&self.bus.config.stream_name)
+            .arg(&offset)
+            .arg(&offset);
+        let (taken, at) =
+            futures_util::future::join(self.bus.query_pipe(&take), self.bus.query(&query)).await;
+        let raw = match taken {
+            Ok(redis::Value::Array(items)) => match items.first() {
+                Some(redis::Value::BulkString(b)) => b.clone(),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if crate::bus::entries(&at.ok()?).is_empty() {
+            return None; // the offset is gone from the stream: packets may be missing
+        }
+        let state = match wire::streams::from_session(&raw) {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!("redis adapter: unreadable session: {e}");
+                return None;
+            }
+        };
+        let in_room = |room: &String| *room == *state.sid || state.rooms.contains(room);
+        let mut missed = Vec::new();
+        let mut last = offset.clone();
+        for _ in 0..100 {
+            let mut cmd = redis::cmd("XRANGE");
+            cmd.arg(&self.bus.config.stream_name)
+                .arg(wire::streams::next_offset(&last)?)
+                .arg("+")
+                .arg("COUNT")
+                .arg(1000);
+            let batch = crate::bus::entries(&self.bus.query(&cmd).await.ok()?);
+            if batch.is_empty() {
+                break;
+            }
+            for (id, fields) in &batch {
+                last = id.clone();
+                let Ok(msg) = wire::streams::from_entry(fields) else {
+                    continue;
+                };
+                let Body::Broadcast {
+                    mut packet,
+                    opts,
+                    request_id: None,
+                } = msg.body
+                else {
+                    continue;
+                };
+                let volatile = opts
+                    .flags
+                    .get("volatile")
+                    .is_some_and(|v| v != &Value::Bool(false) && !v.is_null());
+                let wanted = opts.rooms.is_empty() || opts.rooms.iter().any(in_room);
+                if msg.nsp == self.nsp && wanted && !volatile && !opts.except.iter().any(in_room) {
+                    packet.data.push(Value::String(id.clone()));
+                    missed.push(packet);
+                }
+            }
+        }
+        lock(&self.replayed).insert(state.sid.clone(), last);
+        Some(Restored::new(state, missed).holding(Box::new(turn)))
+    }
+
     /// A room with no member left here: stop listening to its channel (sharded).
     fn room_gone(&self, room: &str) {
         if let (Codec::Sharded(ch), Some(me)) = (&self.codec, self.strong()) {

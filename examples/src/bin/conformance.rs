@@ -1,16 +1,17 @@
-//! `conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME] [--recovery-ms N]`:
+//! `conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--redis-streams URL] [--node NAME] [--recovery-ms N]`:
 //! the server the official Engine.IO and Socket.IO protocol test suites expect, and a node of a
 //! fleet on Redis (classic pub/sub, or sharded pub/sub on a Redis Cluster with
-//! `--redis-sharded`), with connection state recovery when `--recovery-ms N` gives its maximum
+//! `--redis-sharded`, or the Redis Streams adapter with `--redis-streams URL`, which recovers
+//! clients across nodes), with connection state recovery when `--recovery-ms N` gives its maximum
 //! disconnection duration; what it serves is described in `hunchensocket_examples::conformance`.
 //! It prints `listening on ADDR` once it accepts connections (and, with Redis, is subscribed).
 
 use std::sync::Arc;
 
 use hunchensocket_examples::{Args, bind, conformance, shutdown_signal};
-use hunchensocket_redis::{ClassicAdapter, Config, ShardedAdapter, Status};
+use hunchensocket_redis::{ClassicAdapter, Config, ShardedAdapter, Status, StreamsAdapter};
 
-const USAGE: &str = "usage: conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--node NAME] [--recovery-ms N]";
+const USAGE: &str = "usage: conformance [--listen ADDR] [--redis URL [--redis-sharded] [--key PREFIX]] [--redis-streams URL] [--node NAME] [--recovery-ms N]";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -26,6 +27,25 @@ async fn main() -> std::io::Result<()> {
             Err(_) => {
                 eprintln!("conformance: --recovery-ms takes a number of milliseconds\n{USAGE}");
                 std::process::exit(2);
+            }
+        }
+    }
+    if let Some(url) = args.get("redis-streams") {
+        // Recovery across nodes: sessions are kept in Redis as long as a drop may last.
+        let ttl = options
+            .recovery
+            .unwrap_or(std::time::Duration::from_secs(120));
+        let config = Config::new(url)
+            .key(args.get_or("key", "socket.io"))
+            .session_ttl(ttl);
+        match StreamsAdapter::connect(config).await {
+            Ok(adapter) => {
+                adapter.on_status(|status: Status| eprintln!("conformance: redis {status:?}"));
+                options.adapter = Arc::new(adapter);
+            }
+            Err(e) => {
+                eprintln!("conformance: cannot connect to Redis at {url}: {e}");
+                std::process::exit(1);
             }
         }
     }

@@ -207,13 +207,53 @@ impl SessionState {
 
 /// A session given back: its state, and the packets its client missed, in order (each with
 /// its offset as the last element of its data).
-#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Restored {
     /// The socket's state when it dropped.
     pub state: SessionState,
     /// The packets sent to it since the client's offset.
     pub missed: Vec<BroadcastPacket>,
+    /// Held until the socket is back in its rooms and its missed packets are sent, then
+    /// dropped: an adapter that delivers live packets from a log of its own keeps them waiting
+    /// meanwhile with it.
+    pub hold: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl std::fmt::Debug for Restored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restored")
+            .field("state", &self.state)
+            .field("missed", &self.missed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Restored {
+    /// A session given back with the packets its client missed.
+    pub fn new(state: SessionState, missed: Vec<BroadcastPacket>) -> Self {
+        Restored {
+            state,
+            missed,
+            hold: None,
+        }
+    }
+
+    /// With `hold` kept until the socket is back (see [`Restored::hold`]).
+    pub fn holding(mut self, hold: Box<dyn std::any::Any + Send>) -> Self {
+        self.hold = Some(hold);
+        self
+    }
+}
+
+/// Who delivers a kept event to this node's sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// The server, at once (the offset is already on the packet).
+    Now,
+    /// The adapter, once its log has given the packet its offset (the server only hands the
+    /// packet to [`Adapter::broadcast`]).
+    ByAdapter,
 }
 
 /// Calls back with each ack answer (its first argument).
@@ -243,6 +283,10 @@ pub trait Local: Send + Sync + 'static {
     /// Runs the handler of a server-side event another node sent (`data` is `[event,
     /// ...args]`); `ack` is there when the sender waits for an answer.
     fn server_event(&self, data: Vec<Value>, ack: Option<ServerAck>);
+    /// Whether the namespace recovers dropped clients (then events it gets carry offsets).
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
 }
 
 /// Keeps the rooms of one namespace on this node, and reaches the other nodes if there are any.
@@ -357,8 +401,11 @@ pub trait Adapter: Send + Sync + 'static {
     }
 
     /// With recovery: keeps an event about to be broadcast to `opts` and appends its offset to
-    /// its data (the client sends back the last offset it saw).
-    fn record(&self, _packet: &mut BroadcastPacket, _opts: &BroadcastOptions) {}
+    /// its data (the client sends back the last offset it saw), or says that it will deliver
+    /// the packet to this node's sockets itself once it has an offset.
+    fn record(&self, _packet: &mut BroadcastPacket, _opts: &BroadcastOptions) -> Delivery {
+        Delivery::Now
+    }
 
     /// With recovery: keeps the state of a socket that dropped.
     fn persist_session(&self, _state: SessionState) {}

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{
-    Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Remote, Restored, Room,
-    SessionState, SocketId, SocketInfo,
+    Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Delivery, Remote,
+    Restored, Room, SessionState, SocketId, SocketInfo,
 };
 
 /// Settings of connection state recovery.
@@ -261,7 +261,7 @@ impl Adapter for MemoryRecovery {
         true
     }
 
-    fn record(&self, packet: &mut BroadcastPacket, opts: &BroadcastOptions) {
+    fn record(&self, packet: &mut BroadcastPacket, opts: &BroadcastOptions) -> Delivery {
         let offset = self.next.fetch_add(1, Ordering::Relaxed);
         packet.data.push(Value::String(format!("{offset:x}")));
         let now = Instant::now();
@@ -277,6 +277,7 @@ impl Adapter for MemoryRecovery {
             bytes,
         });
         self.purge(&mut st, now);
+        Delivery::Now
     }
 
     fn persist_session(&self, state: SessionState) {
@@ -322,7 +323,7 @@ impl MemoryRecovery {
                 missed.push(kept.packet.clone());
             }
         }
-        Some(Restored { state, missed })
+        Some(Restored::new(state, missed))
     }
 }
 
