@@ -1157,6 +1157,80 @@ mod tests {
     }
 
     #[test]
+    fn streams_entries_and_payloads_round_trip() {
+        let bin = BroadcastPacket::new(
+            "/",
+            vec![json!("up"), hunchensocket_io::args::placeholder(0)],
+            vec![Bytes::from_static(b"\x00\x01")],
+        );
+        for body in [
+            Body::Broadcast {
+                packet: packet(),
+                opts: Opts {
+                    rooms: vec!["r".into()],
+                    ..Default::default()
+                },
+                request_id: None,
+            },
+            Body::Broadcast {
+                packet: bin,
+                opts: Opts::default(),
+                request_id: None,
+            },
+            Body::Join {
+                opts: Opts::default(),
+                rooms: vec!["x".into()],
+            },
+        ] {
+            assert!(streams::logged(&body));
+            let fields: Vec<(Vec<u8>, Vec<u8>)> = streams::entry("u1", "/", &body)
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v))
+                .collect();
+            assert_eq!(
+                fields[2],
+                (
+                    b"type".to_vec(),
+                    if matches!(body, Body::Join { .. }) {
+                        b"4".to_vec()
+                    } else {
+                        b"3".to_vec()
+                    }
+                )
+            );
+            let msg = streams::from_entry(&fields).unwrap();
+            assert_eq!((msg.uid.as_deref(), msg.body), (Some("u1"), body));
+        }
+        let fetch = Body::Fetch {
+            request_id: "r".into(),
+            opts: Opts::default(),
+        };
+        assert!(!streams::logged(&fetch));
+        let payload = streams::payload("u1", "/", &fetch).unwrap();
+        assert_ne!(payload[0], b'{', "pub/sub payloads are msgpack");
+        assert_eq!(streams::from_payload(&payload).unwrap().body, fetch);
+        let state = hunchensocket_io::adapter::SessionState::new(
+            "s".into(),
+            "p".into(),
+            vec!["s".into(), "r".into()],
+            json!({"a": 1}),
+        );
+        assert_eq!(
+            streams::from_session(streams::session(&state).as_bytes()).unwrap(),
+            state
+        );
+        assert!(
+            streams::is_offset("1700000000000-0")
+                && !streams::is_offset("17-")
+                && !streams::is_offset("x-1")
+        );
+        assert_eq!(streams::next_offset("5-9").as_deref(), Some("5-10"));
+        assert!(streams::cmp_offsets("10-0", "9-5").is_gt());
+        assert!(streams::from_entry(&[(b"type".to_vec(), b"3".to_vec())]).is_err());
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bytes in [
             &b""[..],
