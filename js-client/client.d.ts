@@ -127,6 +127,12 @@ export interface SocketOptions {
     auth: Record<string, unknown> | ((cb: (data: Record<string, unknown>) => void) => void);
     /** Default timeout (ms) of every emit with an ack: its callback then gets an error first. */
     ackTimeout: number;
+    /**
+     * Emits (not volatile) wait in a queue and are sent one at a time, each again after an ack
+     * timeout (`ackTimeout`) or a disconnection, at most `retries` more times; the ack callback
+     * then gets an error first. Default 0: no queue.
+     */
+    retries: number;
 }
 
 export declare class Manager<
@@ -174,6 +180,11 @@ export declare class Socket<
     readonly disconnected: boolean;
     /** Whether the socket is (or will try to be) connected: false after disconnect() or a refusal. */
     active: boolean;
+    /**
+     * Whether the last CONNECT got the previous session back (connection state recovery: same
+     * id and rooms, the missed events delivered just before `connect`). With recovery on at the
+     * server, listeners receive each stored event's offset (a string) as an extra last argument.
+     */
     recovered: boolean;
     auth: SocketOptions["auth"] | undefined;
     /** Emits made while disconnected, sent on (re)connect. */

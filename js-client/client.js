@@ -93,6 +93,7 @@ class Engine extends Emitter {
   #posting;
   #pingTimer;
   #pingWait;
+  #deadline = Infinity; // when the heartbeat is overdue (timers lag in a sleeping laptop or tab)
   #abort = new AbortController();
   constructor(uri, o) {
     super();
@@ -250,7 +251,14 @@ class Engine extends Emitter {
   // The server pings every pingInterval; none within pingInterval + pingTimeout: it is gone.
   #alive() {
     clearTimeout(this.#pingTimer);
+    this.#deadline = Date.now() + this.#pingWait;
     this.#pingTimer = setTimeout(() => this.#close("ping timeout"), this.#pingWait);
+  }
+  // Overdue although the timer has not fired: the connection is gone, it closes next tick.
+  expired() {
+    const x = Date.now() > this.#deadline;
+    if (x) setTimeout(() => this.#close("ping timeout"));
+    return x;
   }
   #close(reason, err) {
     const was = this.#state;
@@ -451,6 +459,7 @@ export class Socket extends Emitter {
   flags = {};
   ids = 0;
   acks = {};
+  #queue = []; // emits with retries: one in flight at a time, each until acked
   #any = [];
   #anyOut = [];
   constructor(io, nsp, opts = {}) {
@@ -508,6 +517,7 @@ export class Socket extends Emitter {
     const f = this.flags,
       p = { type: 2, data: [ev, ...args] };
     this.flags = {};
+    if (this._opts.retries && !f.retry && !f.volatile) return this.#enqueue(p.data, f);
     if (typeof args.at(-1) == "function") {
       const id = (p.id = this.ids++),
         ack = p.data.pop(),
@@ -526,16 +536,46 @@ export class Socket extends Emitter {
       }
     }
     if (f.volatile && !(this.connected && this.io.engine?.writable));
-    else if (this.connected) this.#send(p);
+    else if (this.connected && !this.io.engine.expired()) this.#send(p);
     else this.sendBuffer.push(p);
     return this;
   }
+  // The ack is error-first whatever the timeout: a disconnection before the ack rejects.
   emitWithAck(ev, ...args) {
-    const withErr = (this.flags.timeout ?? this._opts.ackTimeout) !== undefined;
     return new Promise((resolve, reject) => {
-      args.push((a, b) => (withErr ? (a ? reject(a) : resolve(b)) : resolve(a)));
-      this.emit(ev, ...args);
+      const ack = (err, v) => (err ? reject(err) : resolve(v));
+      ack.withError = true;
+      this.emit(ev, ...args, ack);
     });
+  }
+
+  // The retries option: each emit waits in the queue, then is sent with an ack of its own,
+  // again (new ack id) after each failure (ack timeout, disconnection), until acked or sent
+  // retries + 1 times; the caller's ack then gets (null, ...answer) or the last error.
+  #enqueue(data, flags) {
+    const q = this.#queue,
+      ack = typeof data.at(-1) == "function" && data.pop(),
+      e = { tries: 0, data, flags: { ...flags, retry: 1 } };
+    data.push((err, ...a) => {
+      if (err === null || e.tries > this._opts.retries) {
+        q.shift();
+        if (ack) err === null ? ack(err, ...a) : ack(err);
+      }
+      e.busy = 0;
+      this.#drain();
+    });
+    q.push(e);
+    this.#drain();
+    return this;
+  }
+  #drain(force) {
+    const e = this.#queue[0];
+    if (this.connected && e && (force || !e.busy)) {
+      e.busy = 1;
+      e.tries++;
+      this.flags = e.flags;
+      this.emit(...e.data);
+    }
   }
 
   onAny(f) {
@@ -587,14 +627,18 @@ export class Socket extends Emitter {
     );
     bufs.map((b) => this.io._packet(b));
   }
+  // Listeners get the offset too (the last argument); it is kept once they have run.
   #dispatch(args) {
     for (const f of [...this.#any]) f.apply(this, args);
     this.emitReserved(...args);
+    if (this._pid && typeof args.at(-1) == "string") this._lastOffset = args.at(-1);
   }
 
+  // CONNECT; after a session with a pid (state recovery on), it asks for the session back.
   _onopen() {
     const auth = this.auth,
-      send = (data) => this.#packet({ type: 0, data });
+      send = (data) =>
+        this.#packet({ type: 0, data: this._pid ? { pid: this._pid, offset: this._lastOffset, ...data } : data });
     typeof auth == "function" ? auth(send) : send(auth);
   }
   _onpacket(p) {
@@ -603,10 +647,14 @@ export class Socket extends Emitter {
       d = p.data;
     if (t == 0) {
       if (!d?.sid) return this.emitReserved("connect_error", Error("invalid CONNECT packet"));
+      // Recovered: the same pid. The missed events came before this packet; they go first.
       this.id = d.sid;
+      this.recovered = d.pid && d.pid == this._pid;
+      this._pid = d.pid;
       this.connected = true;
       this.receiveBuffer.splice(0).map((a) => this.#dispatch(a));
       this.sendBuffer.splice(0).map((q) => this.#send(q));
+      this.#drain(1);
       this.emitReserved("connect");
     } else if (t == 2 || t == 5) {
       if (p.id !== undefined) {
@@ -636,6 +684,8 @@ export class Socket extends Emitter {
   _onclose(reason) {
     this.connected = false;
     this.id = undefined;
+    // Missed events of a CONNECT never answered: the next recovery sends them again.
+    this.receiveBuffer = [];
     this.emitReserved("disconnect", reason);
     // Acks that can fail (timeout given) and whose packet left: they will never be answered.
     for (const id in this.acks) {

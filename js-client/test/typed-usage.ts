@@ -19,7 +19,10 @@ const socket: Socket<ServerToClient, ClientToServer> = io<ServerToClient, Client
     transports: ["websocket"],
     reconnectionDelayMax: 2000,
     ackTimeout: 1000,
+    retries: 3,
 });
+const recovered: boolean = socket.recovered;
+void recovered;
 
 socket.on("message-back", (text, n) => {
     const s: string = text;
