@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use hunchensocket_core::Version;
 use hunchensocket_tests::io::{
-    Frame, Polling, Ws, b64, get, open_packet, packets, post, raw_upgrade, sio, sio_join, start,
+    Echo, Frame, Polling, Ws, b64, get, open_packet, packets, post, raw_upgrade, sio, sio_join,
+    start, start_with_echo, until_waiting_polls,
 };
 use serde_json::json;
 
@@ -254,10 +255,13 @@ async fn ping_timeout_closes_websocket_session() {
 }
 
 /// Client sends `1` while a GET is pending; returns the pending GET's answer.
-async fn close_with_pending_poll(p: &Polling) -> hunchensocket_tests::io::HttpResponse {
+async fn close_with_pending_poll(
+    p: &Polling,
+    echo: &Echo,
+) -> hunchensocket_tests::io::HttpResponse {
     let pending = p.get();
     let close = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        until_waiting_polls(echo, 1).await;
         p.post("1").await
     };
     let (polled, closed) = tokio::join!(pending, close);
@@ -269,9 +273,9 @@ async fn close_with_pending_poll(p: &Polling) -> hunchensocket_tests::io::HttpRe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forceful_close_over_polling() {
-    let server = start().await;
+    let (server, echo) = start_with_echo().await;
     let p = Polling::open(server.addr, EIO).await;
-    let polled = close_with_pending_poll(&p).await;
+    let polled = close_with_pending_poll(&p, &echo).await;
     assert!(
         ["1", "6"].contains(&polled.text().as_str()),
         "{:?}",
@@ -286,9 +290,9 @@ async fn forceful_close_over_polling() {
 /// pending poll to be released with a noop `6` (the reference server's polling `onClose`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forceful_close_releases_pending_poll_with_noop() {
-    let server = start().await;
+    let (server, echo) = start_with_echo().await;
     let p = Polling::open(server.addr, EIO).await;
-    let polled = close_with_pending_poll(&p).await;
+    let polled = close_with_pending_poll(&p, &echo).await;
     assert_eq!(
         polled.text(),
         "6",
@@ -311,13 +315,13 @@ async fn forceful_close_over_websocket() {
 // Engine.IO: upgrade
 
 /// Upgrades a fresh polling session to WebSocket; returns both (the polling side for its sid).
-async fn upgraded(addr: std::net::SocketAddr) -> (Polling, Ws) {
+async fn upgraded(addr: std::net::SocketAddr, echo: &Echo) -> (Polling, Ws) {
     let p = Polling::open(addr, EIO).await;
     let pending = tokio::spawn({
         let (addr, path) = (p.addr, p.path());
         async move { get(addr, &path).await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    until_waiting_polls(echo, 1).await;
     let mut ws = Ws::connect(&p.ws_url(), Version::Rfc6455).await;
     ws.send("2probe").await;
     assert_eq!(ws.recv().await, Some(Frame::Text("3probe".into())));
@@ -343,8 +347,8 @@ async fn upgraded(addr: std::net::SocketAddr) -> (Polling, Ws) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_polling_to_websocket() {
-    let server = start().await;
-    let (_p, mut ws) = upgraded(server.addr).await;
+    let (server, echo) = start_with_echo().await;
+    let (_p, mut ws) = upgraded(server.addr, &echo).await;
     ws.send("4hello").await;
     assert_eq!(ws.next_text().await, "4hello");
     ws.send_binary(&[9, 8, 7]).await;
@@ -360,8 +364,8 @@ async fn upgrade_polling_to_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_requests_after_upgrade_refused() {
-    let server = start().await;
-    let (p, mut ws) = upgraded(server.addr).await;
+    let (server, echo) = start_with_echo().await;
+    let (p, mut ws) = upgraded(server.addr, &echo).await;
     let res = p.get().await;
     assert_eq!(res.status, 400, "{:?}", res.text());
     let res = p.post("4nope").await;
@@ -374,8 +378,8 @@ async fn http_requests_after_upgrade_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_websocket_after_upgrade_refused() {
-    let server = start().await;
-    let (p, mut ws) = upgraded(server.addr).await;
+    let (server, echo) = start_with_echo().await;
+    let (p, mut ws) = upgraded(server.addr, &echo).await;
     let path = format!("{EIO}?EIO=4&transport=websocket&sid={}", p.sid);
     let res = raw_upgrade(server.addr, &path).await;
     assert_eq!(res.status, 400, "{:?}", String::from_utf8_lossy(&res.body));

@@ -24,8 +24,9 @@ use hunchensocket_io::engine::{
 use hunchensocket_io::{AckSender, Cors, CorsOrigins, Event, RawArgs, Socket, SocketIo};
 use serde_json::Value;
 
-/// The bare Engine.IO echo.
-struct Echo;
+/// The bare Engine.IO echo served at `/engine.io/`.
+#[derive(Debug)]
+pub struct Echo;
 
 impl Handler for Echo {
     type Data = ();
@@ -310,7 +311,25 @@ pub fn server() -> (Server, SocketIo) {
 
 /// The conformance server with other options (an adapter for a fleet, a node name).
 pub fn server_with(options: &Options) -> (Server, SocketIo) {
+    let parts = parts(options);
+    (parts.server, parts.io)
+}
+
+/// The conformance server and what it serves, for tests that look inside.
+#[derive(Debug)]
+pub struct Parts {
+    /// The server to run.
+    pub server: Server,
+    /// The Socket.IO server at `/socket.io/` (close it on shutdown).
+    pub io: SocketIo,
+    /// The bare Engine.IO echo at `/engine.io/`.
+    pub echo: Engine<Echo>,
+}
+
+/// The conformance server with `options`, in parts.
+pub fn parts(options: &Options) -> Parts {
     let engine = Engine::new(engine_config("/engine.io/"), Echo);
+    let echo = engine.clone();
     let io = socket_io(options);
     let routed = io.clone();
     let server = Server::new().fallback(move |req: http::Request<hyper::body::Incoming>| {
@@ -325,5 +344,5 @@ pub fn server_with(options: &Options) -> (Server, SocketIo) {
             }
         }
     });
-    (server, io)
+    Parts { server, io, echo }
 }

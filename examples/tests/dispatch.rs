@@ -61,11 +61,28 @@ async fn chat_declines_foreign_origins_and_shout_answers_anyone() {
     let good = Connector::new().origin("http://good.example");
     let (mut a, _) = good.connect(&chat).await.expect("a joins");
     let (mut b, _) = good.connect(&chat).await.expect("b joins");
-    // Let both sessions register before the relay.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    a.send("hello room").await.unwrap();
-    assert_eq!(recv(&mut a).await, Message::text("hello room"));
-    assert_eq!(recv(&mut b).await, Message::text("hello room"));
+    // b's session joins the room when it opens, which a client cannot see: a says hello until
+    // b hears one (each relayed to a as well), then both have heard every one of them.
+    let mut said = 0;
+    let heard = loop {
+        a.send(format!("hello room {said}")).await.unwrap();
+        said += 1;
+        match tokio::time::timeout(Duration::from_millis(200), b.recv()).await {
+            Ok(Some(Ok(msg))) => break msg,
+            Ok(other) => panic!("b's connection ended: {other:?}"),
+            Err(_) => assert!(said < 50, "b never joined the room"),
+        }
+    };
+    let Message::Text(first) = heard else {
+        panic!("a text, got {heard:?}")
+    };
+    let first: usize = first.trim_start_matches("hello room ").parse().unwrap();
+    for n in first + 1..said {
+        assert_eq!(recv(&mut b).await, Message::text(format!("hello room {n}")));
+    }
+    for n in 0..said {
+        assert_eq!(recv(&mut a).await, Message::text(format!("hello room {n}")));
+    }
 
     // The chat dispatcher declines another origin; no other dispatcher takes /chat: 404.
     let refused = Connector::new()

@@ -10,6 +10,19 @@ use hunchensocket_io::ack::AckError;
 use hunchensocket_io::{AckSender, ConnectError, DisconnectReason, Socket, SocketIo};
 use serde_json::{Value, json};
 
+/// Polls `cond` until it holds (at most [`WAIT`]): waiting on what a test waits for, never on a
+/// guess of how long it takes.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not in time: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 const WAIT: Duration = Duration::from_secs(5);
 
 /// A bare Socket.IO client over WebSocket: enough to speak the protocol by hand.
@@ -226,7 +239,10 @@ async fn typed_handlers_on_any_and_arguments_that_do_not_fit() {
         "an error ack, not silence: {err}"
     );
     c.send(r#"2["add",1]"#).await; // no ack asked: the hook still hears of it
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("the error hook heard of both", || {
+        errors.lock().unwrap().len() == 2
+    })
+    .await;
     assert_eq!(
         errors.lock().unwrap().clone(),
         vec!["add".to_string(), "add".to_string()]
@@ -264,7 +280,10 @@ async fn rooms_and_every_broadcast_operator() {
     for (client, room) in [(&mut a, "red"), (&mut b, "red"), (&mut c, "blue")] {
         client.send(&format!(r#"2["join","{room}"]"#)).await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("every join handled", || {
+        io.to("red").sockets().len() == 2 && io.to("blue").sockets().len() == 1
+    })
+    .await;
     let ns = io.of("/").unwrap();
     assert_eq!(io.to("red").sockets().len(), 2);
     assert_eq!(ns.except("red").sockets().len(), 1);
@@ -394,7 +413,10 @@ async fn disconnect_reasons_handshake_and_graceful_shutdown() {
 
     // The client leaves the namespace; the connection stays (it can join again).
     named.send("1").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the client left the namespace", || {
+        reasons.lock().unwrap().len() == 1
+    })
+    .await;
     let again = named.connect("/", None).await;
     assert!(again.starts_with("0{"), "{again}");
     // The server disconnects it.
@@ -403,9 +425,12 @@ async fn disconnect_reasons_handshake_and_graceful_shutdown() {
     // The client goes away.
     let (dropped, _) = Client::join(addr, "/", None).await;
     drop(dropped);
+    eventually("the dropped client's disconnect", || {
+        reasons.lock().unwrap().len() == 3
+    })
+    .await;
     // Shutdown: the remaining socket gets its disconnect, and the connection a close.
     let (mut last, _) = Client::join(addr, "/", None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     io.close().await;
     loop {
         match tokio::time::timeout(WAIT, last.ws.recv()).await.unwrap() {
@@ -417,7 +442,10 @@ async fn disconnect_reasons_handshake_and_graceful_shutdown() {
             other => panic!("expected a close frame, got {other:?}"),
         }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("the shutdown's disconnect", || {
+        reasons.lock().unwrap().len() == 4
+    })
+    .await;
     let reasons = reasons.lock().unwrap().clone();
     assert_eq!(
         reasons,

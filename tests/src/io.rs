@@ -24,7 +24,25 @@ pub fn b64(bytes: &[u8]) -> String {
 /// Starts the conformance server (bare Engine.IO echo at `/engine.io/`, Socket.IO at
 /// `/socket.io/`; see `hunchensocket_examples::conformance`) on a loopback port.
 pub async fn start() -> Running {
-    Running::start(hunchensocket_examples::conformance::server().0).await
+    start_with_echo().await.0
+}
+
+/// [`start`], with the bare Engine.IO echo to look inside (its waiting polls).
+pub async fn start_with_echo() -> (Running, Echo) {
+    let parts = hunchensocket_examples::conformance::parts(&Default::default());
+    (Running::start(parts.server).await, parts.echo)
+}
+
+/// The conformance server's bare Engine.IO echo.
+pub type Echo = hunchensocket_io::engine::Engine<hunchensocket_examples::conformance::Echo>;
+
+/// Waits until `echo` has `n` long-polling GETs waiting (at most [`WAIT`]).
+pub async fn until_waiting_polls(echo: &Echo, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    while echo.waiting_polls() != n {
+        assert!(Instant::now() < deadline, "no {n} waiting poll(s) in time");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

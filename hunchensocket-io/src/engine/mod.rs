@@ -260,6 +260,19 @@ impl<H: Handler> Engine<H> {
             .cloned()
     }
 
+    /// Number of sessions whose long-polling GET is waiting for packets.
+    pub fn waiting_polls(&self) -> usize {
+        let sessions: Vec<_> = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        sessions.iter().filter(|s| s.lock().polling).count()
+    }
+
     /// Number of open sessions.
     pub fn len(&self) -> usize {
         self.inner
