@@ -320,7 +320,7 @@ impl Sender {
         let mut st = self.shared.lock();
         st.check_open()?;
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if st.buf.len().saturating_add(len) > limit {
+        if st.unwritten().saturating_add(len) > limit {
             return Ok(false);
         }
         let before = st.buf.len();
@@ -360,9 +360,11 @@ impl Sender {
         }
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes queued and not yet written (those the writer is writing included).
     pub fn buffered(&self) -> usize {
-        self.shared.lock().buf.len()
+        let st = self.shared.lock();
+        // A writer that has ended let go of whatever was waiting.
+        if st.stopped { 0 } else { st.unwritten() }
     }
 
     /// Whether a close frame has been sent or the connection has ended.

@@ -271,6 +271,12 @@ impl Socket {
         self.0.session.transport_name()
     }
 
+    /// Bytes waiting to be sent to this client's connection (at most the server's
+    /// `max_buffer`: past it, emits are dropped or end the connection as a slow consumer).
+    pub fn buffered(&self) -> usize {
+        self.0.session.buffered()
+    }
+
     /// Whether the socket is still in its namespace.
     pub fn connected(&self) -> bool {
         self.0.connected.load(Ordering::Acquire)

@@ -235,6 +235,17 @@ impl<D: Send + Sync + 'static> Session<D> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Bytes waiting to be sent to the client: the WebSocket's unwritten bytes, or the
+    /// messages queued for the next poll. The flow-control policy keeps it at most
+    /// `max_buffer` (see [`EngineConfig::max_buffer`](super::EngineConfig::max_buffer)).
+    pub fn buffered(&self) -> usize {
+        let st = self.lock();
+        match &st.transport {
+            Transport::WebSocket { sender, .. } if !st.upgrading => sender.buffered(),
+            _ => st.queued_bytes,
+        }
+    }
+
     /// Sends a message. `volatile` messages are dropped, not queued, when the client is not
     /// keeping up; a full queue ends the session for any other message.
     pub fn send(self: &Arc<Self>, payload: Payload, volatile: bool) -> Result<(), SendError> {
