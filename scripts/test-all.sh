@@ -8,7 +8,8 @@
 #  5. cargo build --release -p hunchensocket-examples --bin conformance   (if a Socket.IO peer is selected)
 #  6. Socket.IO peers, each starting its own target/release/conformance:
 #     socketio-js (official socket.io-client, node --test), socketio-py (python-socketio),
-#     js-client (our client: size check, tsc --noEmit, node --test of ours and the official client),
+#     js-client (our client: size check, tsc --noEmit, node --test of ours and the official client,
+#     connection state recovery included),
 #     cluster-js (tests/cluster/fleet.test.mjs: a fleet of conformance and Node socket.io nodes on
 #     redis-server and on a Redis Cluster, every cluster operation from every node) and
 #     cluster-faults (tests/cluster/faults.test.mjs: a Redis restart, kill -9 of a node, garbage on
@@ -184,9 +185,10 @@ else
                 node --test --test-reporter=spec tests/socketio/client.test.mjs ;;
             socketio-py) run_peer socketio-py 60 env CONFORMANCE_BIN="$CONFORMANCE" \
                 .venv/bin/python tests/socketio/python_client.py ;;
-            js-client) run_peer js-client 90 env CONFORMANCE_BIN="$CONFORMANCE" bash -c \
+            js-client) run_peer js-client 240 env CONFORMANCE_BIN="$CONFORMANCE" bash -c \
                 'cd js-client && node scripts/size.mjs && node_modules/.bin/tsc --noEmit -p . \
-                    && node --experimental-websocket --test --test-reporter=spec test/client.test.mjs test/kick.test.mjs' ;;
+                    && node --experimental-websocket --test --test-reporter=spec test/client.test.mjs test/kick.test.mjs \
+                    test/recovery.test.mjs' ;;
             cluster-js) run_peer cluster-js 300 env CONFORMANCE_BIN="$CONFORMANCE" \
                 node --test --test-reporter=spec tests/cluster/fleet.test.mjs ;;
             cluster-faults) run_peer cluster-faults 300 env CONFORMANCE_BIN="$CONFORMANCE" \

@@ -173,7 +173,9 @@ fn sorted(mut values: Vec<Value>) -> Vec<Value> {
 ///   the answers, sorted;
 /// - `all-rooms` → ack the sorted rooms of every node;
 /// - `emit-all` (event, ...args) → `io.emit(event, ...args)`, ack `"ok"`;
-/// - `my-state` → ack `{ id, rooms, recovered }` of the asking socket (for recovery tests).
+/// - `my-state` → ack `{ id, rooms, recovered }` of the asking socket (for recovery tests);
+/// - `ack-on-second-try` key → no ack the first time `key` comes, then acked with how many
+///   times it came (for clients' retries).
 pub fn cluster_events(socket: &Socket, node: &str) {
     let node = node.to_string();
     socket.on("whoami", move |_socket: Socket, _: (), ack: AckSender| {
@@ -201,6 +203,26 @@ pub fn cluster_events(socket: &Socket, node: &str) {
             let _ = ack.send("ok");
         }
     });
+    socket.on(
+        "ack-on-second-try",
+        |_socket: Socket, key: String, ack: AckSender| async move {
+            // The first delivery of `key` goes unanswered; later ones are acked with the count.
+            static DELIVERIES: std::sync::Mutex<Option<std::collections::HashMap<String, u64>>> =
+                std::sync::Mutex::new(None);
+            let n = {
+                let mut map = DELIVERIES.lock().unwrap_or_else(|p| p.into_inner());
+                let n = map
+                    .get_or_insert_with(Default::default)
+                    .entry(key)
+                    .or_insert(0);
+                *n += 1;
+                *n
+            };
+            if n > 1 {
+                let _ = ack.send(&n);
+            }
+        },
+    );
     socket.on(
         "my-state",
         |socket: Socket, _: (), ack: AckSender| async move {
