@@ -173,6 +173,7 @@ test("a page cut off the network gets the messages sent meanwhile, once each, on
   await cdp.send("Network.enable");
   const network = (offline) => cdp.send("Network.emulateNetworkConditions",
     { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  const errorsBefore = pageErrors.length;
   await network(true);
   await bob.locator("#status[data-state=reconnecting]").waitFor({ timeout: 60_000 });
   const texts = ["while away 1", "while away 2", "while away 3"];
@@ -183,6 +184,10 @@ test("a page cut off the network gets the messages sent meanwhile, once each, on
   }
   await network(false);
   await bob.locator("#status[data-state=connected]").waitFor({ timeout: 15_000 });
+  // Reconnection attempts while offline fail, and Chromium logs each one: expected here.
+  const offline = /ERR_INTERNET_DISCONNECTED|WebSocket connection to .* failed|Failed to load resource/;
+  const during = pageErrors.splice(errorsBefore);
+  pageErrors.push(...during.filter((e) => !(e.startsWith("bob") && offline.test(e))));
   assert.equal(await bob.evaluate(() => document.body.dataset.recovered), "true", "recovered");
   assert.equal(await bob.evaluate(() => document.body.dataset.socketId), before, "the same socket");
   for (const text of texts) {
@@ -197,11 +202,26 @@ test("a page cut off the network gets the messages sent meanwhile, once each, on
 test("screenshots of the second page, wide and narrow", async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   if (await bob.locator("#notice").isVisible()) await bob.locator("#notice").click();
-  await bob.screenshot({ path: join(ARTIFACTS, "chat.png") });
+  const wide = await bob.screenshot({ path: join(ARTIFACTS, "chat.png") });
+  assert.deepEqual(pngSize(wide), [1100, 700], "the wide screenshot");
+  // Narrow, the page still shows what matters: the messages and where to type.
   await bob.setViewportSize({ width: 390, height: 700 });
-  await bob.screenshot({ path: join(ARTIFACTS, "chat-narrow.png") });
+  const narrow = await bob.screenshot({ path: join(ARTIFACTS, "chat-narrow.png") });
+  assert.deepEqual(pngSize(narrow), [390, 700], "the narrow screenshot");
+  for (const part of ["#messages", "#text"]) {
+    const box = await bob.locator(part).boundingBox();
+    assert.ok(box && box.width > 0 && box.height > 0, `${part} is shown on a narrow screen`);
+    assert.ok(box.x >= 0 && box.x + box.width <= 390 + 1, `${part} fits the narrow screen: ${JSON.stringify(box)}`);
+  }
+  assert.ok(wide.length > 10_000 && narrow.length > 5_000, "screenshots with something in them");
   await bob.setViewportSize({ width: 1100, height: 700 });
 });
+
+/** Width and height of a PNG, from its IHDR chunk. */
+function pngSize(png) {
+  assert.equal(png.subarray(1, 4).toString("latin1"), "PNG", "a PNG");
+  return [png.readUInt32BE(16), png.readUInt32BE(20)];
+}
 
 test("when a page closes, the others' presence list drops it", async () => {
   await alice.context().close();
