@@ -95,6 +95,9 @@ pub enum ProtocolError {
     /// A message over the configured message limit (hixie: a frame without its terminator).
     #[error("message over the size limit")]
     MessageTooLarge,
+    /// A message in more frames than the configured cap.
+    #[error("message in more than {0} frames")]
+    TooManyFragments(usize),
     /// Data after the close frame.
     #[error("data received after the close frame")]
     DataAfterClose,
@@ -108,6 +111,7 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge(_) | ProtocolError::MessageTooLarge => {
                 CloseCode::MESSAGE_TOO_BIG
             }
+            ProtocolError::TooManyFragments(_) => CloseCode::POLICY_VIOLATION,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -155,6 +159,10 @@ mod tests {
         assert_eq!(
             ProtocolError::FrameTooLarge(9).close_code(),
             CloseCode::MESSAGE_TOO_BIG
+        );
+        assert_eq!(
+            ProtocolError::TooManyFragments(3).close_code(),
+            CloseCode::POLICY_VIOLATION
         );
         assert_eq!(
             ProtocolError::UnmaskedFrame.close_code(),
