@@ -29,6 +29,10 @@ pub enum Error {
     /// Binary messages cannot travel over hixie-75/76.
     #[error("binary messages are not supported by this protocol version")]
     BinaryUnsupported,
+    /// A close code that may not be sent (1005, 1006, or a reserved code: see
+    /// [`CloseCode::is_allowed_on_wire`]); nothing was sent.
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(CloseCode),
     /// A message too large to send under the configured limit.
     #[error("message of {0} bytes is over the configured limit")]
     MessageTooLarge(usize),

@@ -418,7 +418,8 @@ impl Codec {
     ///
     /// A client masks each frame with a fresh random key. A close reason is cut at a character
     /// boundary so that the close payload fits 125 bytes. A ping or pong over 125 bytes is
-    /// refused with [`Error::MessageTooLarge`], and nothing is written.
+    /// refused with [`Error::MessageTooLarge`], and a close code that may not be sent
+    /// ([`CloseCode::is_allowed_on_wire`]) with [`Error::InvalidCloseCode`]; nothing is written.
     pub fn encode(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), Error> {
         match msg {
             Message::Text(text) => self.write(opcode::TEXT, text.as_bytes(), dst),
@@ -435,6 +436,9 @@ impl Codec {
                 self.write(op, data, dst)
             }
             Message::Close(None) => self.write(opcode::CLOSE, &[], dst),
+            Message::Close(Some(CloseFrame { code, .. })) if !code.is_allowed_on_wire() => {
+                Err(Error::InvalidCloseCode(*code))
+            }
             Message::Close(Some(CloseFrame { code, reason })) => {
                 let reason = truncate_at_char(reason, MAX_CONTROL_PAYLOAD - 2);
                 let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
