@@ -200,8 +200,12 @@ fn dispatch(
             let Some(Value::Array(mut args)) = p.data else {
                 return;
             };
-            let Value::String(name) = args.remove(0) else {
-                return;
+            let name = match args.remove(0) {
+                Value::String(name) => name,
+                // socket.io-parser takes a number for a name; a Node EventEmitter keys it as
+                // its text.
+                Value::Number(n) => n.to_string(),
+                _ => return,
             };
             socket.dispatch(name, args, attachments, p.id);
         }
