@@ -162,3 +162,24 @@ async fn a_head_that_never_ends_is_dropped_at_the_handshake_timeout() {
     ends(&mut s).await;
     bystander(addr).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_request_with_a_body_gets_400() {
+    // The bytes after the head belong to the WebSocket: a body would be read as frames.
+    let addr = echo_server(Config::default()).await;
+    let ping = frame(true, 0x9, b"smuggled");
+    for framing in [
+        format!("Content-Length: {}\r\n", ping.len()),
+        "Transfer-Encoding: chunked\r\n".to_string(),
+    ] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("{UPGRADE_HEAD}{framing}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let _ = s.write_all(&ping).await;
+        let answer = read_head(&mut s).await.expect("an answer");
+        assert_eq!(status(&answer), 400, "{framing}: {answer}");
+        ends(&mut s).await;
+    }
+    bystander(addr).await;
+}
