@@ -272,3 +272,41 @@ async fn upgrades_that_never_finish_are_dropped_at_the_upgrade_timeout() {
     bystander(addr).await;
     io.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_websocket_for_an_upgraded_session_is_accepted_then_closed() {
+    // As the reference server does (engine.io `onWebSocket`: "transport had already been
+    // upgraded" → `websocket.close()`), and as the official protocol suite expects: the
+    // handshake completes, then the server closes that WebSocket. The first one is untouched.
+    let (io, addr, _reasons) = server(|b| b).await;
+    let polling = PollingClient::join(addr).await;
+    let mut first = websocket_for(addr, polling.sid()).await;
+
+    // While the first is upgrading (probed, no upgrade packet yet).
+    first.send("2probe").await.unwrap();
+    assert_eq!(next_text(&mut first).await.as_deref(), Some("3probe"));
+    let mut second = websocket_for(addr, polling.sid()).await;
+    assert_eq!(next_text(&mut second).await, None);
+
+    // Once upgraded.
+    first.send("5").await.unwrap();
+    first.send(r#"42["message",1]"#).await.unwrap();
+    assert_eq!(next_text(&mut first).await.as_deref(), Some(r#"42["got",[1]]"#));
+    let mut third = websocket_for(addr, polling.sid()).await;
+    assert_eq!(next_text(&mut third).await, None);
+
+    first.send(r#"42["message",2]"#).await.unwrap();
+    assert_eq!(next_text(&mut first).await.as_deref(), Some(r#"42["got",[2]]"#));
+    assert_eq!(io.connections(), 1);
+    // An unknown session is still refused before any handshake.
+    let (status, body) = upgrade_request(
+        addr,
+        "/socket.io/?EIO=4&transport=websocket&sid=nope",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!((status, error_code(&body)), (400, 1));
+    bystander(addr).await;
+    io.close().await;
+}

@@ -376,17 +376,22 @@ impl<H: Handler> Engine<H> {
         B::Error: Into<hunchensocket_core::BoxError>,
     {
         let info = handshake_info(&req);
+        // A WebSocket for a session that has one already, or is getting one: as the reference
+        // server does (engine.io's `onWebSocket`), its handshake completes and the server then
+        // closes it; the session is not touched.
+        let mut surplus = false;
         if let Some(session) = &session {
             let mut st = session.lock();
             if st.upgrading || !matches!(st.transport, Transport::Polling) || st.closed.is_some() {
-                return error(EngineError::BadRequest);
+                surplus = true;
+            } else {
+                st.upgrading = true;
             }
-            st.upgrading = true;
         }
         let (upgrade, _parts) = match Upgrade::from_request(req, &self.inner.config.ws).await {
             Ok(pair) => pair,
             Err(refusal) => {
-                if let Some(s) = &session {
+                if let Some(s) = session.as_ref().filter(|_| !surplus) {
                     s.lock().upgrading = false;
                 }
                 return hunchensocket_core::handshake::refusal_response(&refusal).map(|b| {
@@ -397,6 +402,10 @@ impl<H: Handler> Engine<H> {
             }
         };
         let (response, pending) = upgrade.into_response();
+        if surplus {
+            tokio::spawn(websocket::refuse(pending));
+            return response.map(|()| empty());
+        }
         let engine = self.clone();
         tokio::spawn(async move {
             match session {
