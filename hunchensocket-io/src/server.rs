@@ -122,6 +122,13 @@ impl Builder {
         self
     }
 
+    /// How long a polling POST may take to deliver its body (default 30 s); past it the
+    /// client gets `408` and its session ends.
+    pub fn post_timeout(mut self, timeout: Duration) -> Self {
+        self.config.engine = self.config.engine.with_post_timeout(timeout);
+        self
+    }
+
     /// How long a client has to join a namespace (default 45 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;

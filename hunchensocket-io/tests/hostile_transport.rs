@@ -15,6 +15,7 @@ use support::{
     PollingClient, UPGRADE_HEADERS, WAIT, WsClient, error_code, eventually, http, next,
     raw_request, read_body, start,
 };
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 /// A server built by `configure` whose `message` event is answered `got` with its arguments,
@@ -307,6 +308,47 @@ async fn a_second_websocket_for_an_upgraded_session_is_accepted_then_closed() {
     )
     .await;
     assert_eq!((status, error_code(&body)), (400, 1));
+    bystander(addr).await;
+    io.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_body_stalls_gets_408() {
+    let (io, addr, mut reasons) =
+        server(|b| b.post_timeout(Duration::from_millis(300))).await;
+    assert_eq!(
+        SocketIo::new().config().engine.post_timeout,
+        Duration::from_secs(30),
+        "the documented default"
+    );
+    for trickle in [false, true] {
+        let polling = PollingClient::join(addr).await;
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\n\
+             Content-Length: 1000000\r\n\r\n42[\"message\",\"",
+            polling.path()
+        );
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        // A body that stops, or one that trickles a byte at a time and would take hours.
+        let (mut read, mut write) = s.into_split();
+        let trickler = tokio::spawn(async move {
+            while trickle && write.write_all(b"x").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            write
+        });
+        let mut raw = Vec::new();
+        tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_to_end(&mut read, &mut raw))
+            .await
+            .expect("answered, and the connection closed, in time")
+            .ok();
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(raw.starts_with("HTTP/1.1 408 "), "{raw}");
+        trickler.abort();
+        assert_eq!(next(&mut reasons).await, DisconnectReason::TransportError);
+        eventually("the session is gone", || io.connections() == 0).await;
+    }
     bystander(addr).await;
     io.close().await;
 }

@@ -59,6 +59,12 @@ pub struct EngineConfig {
     pub ping_timeout: Duration,
     /// Largest polling POST body (and the figure announced to clients). Default 1 000 000.
     pub max_payload: usize,
+    /// How long a polling POST may take to deliver its whole body. Past it the client gets
+    /// `408 Request Timeout`, its connection is closed, and the session ends (its packets are
+    /// lost; reason [`CloseReason::TransportError`]): a body that stalls or trickles holds no
+    /// connection and no buffer for longer. Default 30 s (longer than a stalled client could
+    /// keep its session under the default heartbeat anyway).
+    pub post_timeout: Duration,
     /// How long a WebSocket may take to complete its upgrade. Default 10 s.
     pub upgrade_timeout: Duration,
     /// Outbound bytes a session may have waiting before the flow-control policy applies:
@@ -82,6 +88,7 @@ impl Default for EngineConfig {
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             max_payload: 1_000_000,
+            post_timeout: Duration::from_secs(30),
             upgrade_timeout: Duration::from_secs(10),
             max_buffer: 1 << 20,
             cors: Cors::default(),
@@ -114,6 +121,12 @@ impl EngineConfig {
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
         self.ws.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`EngineConfig::post_timeout`].
+    pub fn with_post_timeout(mut self, timeout: Duration) -> Self {
+        self.post_timeout = timeout;
         self
     }
 
