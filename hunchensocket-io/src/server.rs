@@ -129,6 +129,17 @@ impl Builder {
         self
     }
 
+    /// A check of each handshake, before any session exists (engine.io's `allowRequest`):
+    /// `Err(message)` refuses it with `403 {"code":4,"message":...}`. See
+    /// [`AllowRequest`](crate::engine::AllowRequest).
+    pub fn allow_request(
+        mut self,
+        check: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.engine = self.config.engine.with_allow_request(check);
+        self
+    }
+
     /// How long a client has to join a namespace (default 45 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;

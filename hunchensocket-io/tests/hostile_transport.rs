@@ -73,7 +73,8 @@ async fn upgrade_request(
     extra: &str,
     body: &str,
 ) -> (u16, String) {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{UPGRADE_HEADERS}{extra}\r\n{body}");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{UPGRADE_HEADERS}{extra}\r\n{body}");
     let (status, head, mut s) = raw_request(addr, request.as_bytes()).await;
     let status = status.unwrap_or_else(|| panic!("no answer to the upgrade of {path}"));
     let body = if status == 101 {
@@ -120,7 +121,10 @@ async fn the_websocket_transport_without_an_upgrade_gets_400_code_3() {
     let polling = PollingClient::join(addr).await;
     for path in [
         "/socket.io/?EIO=4&transport=websocket".to_string(),
-        format!("/socket.io/?EIO=4&transport=websocket&sid={}", polling.sid()),
+        format!(
+            "/socket.io/?EIO=4&transport=websocket&sid={}",
+            polling.sid()
+        ),
     ] {
         let res = http(addr, "GET", &path, "").await;
         assert_eq!((res.status, error_code(&res.body)), (400, 3), "{path}");
@@ -141,7 +145,10 @@ async fn an_upgrade_request_with_a_body_gets_400() {
     let body = "\u{81}\u{85}hello";
     for (extra, body) in [
         (format!("Content-Length: {}\r\n", body.len()), body),
-        ("Transfer-Encoding: chunked\r\n".to_string(), "5\r\nhello\r\n0\r\n\r\n"),
+        (
+            "Transfer-Encoding: chunked\r\n".to_string(),
+            "5\r\nhello\r\n0\r\n\r\n",
+        ),
     ] {
         let (status, reason) = upgrade_request(addr, path, &extra, body).await;
         assert_eq!(status, 400, "{extra}: {reason}");
@@ -191,7 +198,8 @@ async fn a_burst_of_50_polls_on_one_session_closes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_that_never_poll_or_answer_are_freed_at_the_ping_timeout() {
-    let heartbeat = |b: Builder| b.heartbeat(Duration::from_millis(100), Duration::from_millis(100));
+    let heartbeat =
+        |b: Builder| b.heartbeat(Duration::from_millis(100), Duration::from_millis(100));
     let (io, addr, mut reasons) = server(heartbeat).await;
     // Polling sessions that joined and never poll again, and some that never even joined.
     for _ in 0..10 {
@@ -229,7 +237,10 @@ async fn websocket_for(addr: std::net::SocketAddr, sid: &str) -> WebSocket<Maybe
 /// The next text message, or `None` once the server has closed the WebSocket.
 async fn next_text(ws: &mut WebSocket<MaybeTlsStream>) -> Option<String> {
     loop {
-        match tokio::time::timeout(WAIT, ws.recv()).await.expect("in time") {
+        match tokio::time::timeout(WAIT, ws.recv())
+            .await
+            .expect("in time")
+        {
             Some(Ok(Message::Text(t))) => return Some(t.to_string()),
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
             Some(Ok(_)) => {}
@@ -246,8 +257,7 @@ async fn finish_upgrade(ws: &mut WebSocket<MaybeTlsStream>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_that_never_finish_are_dropped_at_the_upgrade_timeout() {
-    let (io, addr, mut reasons) =
-        server(|b| b.upgrade_timeout(Duration::from_millis(200))).await;
+    let (io, addr, mut reasons) = server(|b| b.upgrade_timeout(Duration::from_millis(200))).await;
     let polling = PollingClient::join(addr).await;
 
     // A WebSocket that never probes, and one that probes and never sends the upgrade packet:
@@ -266,7 +276,10 @@ async fn upgrades_that_never_finish_are_dropped_at_the_upgrade_timeout() {
     let mut ws = websocket_for(addr, polling.sid()).await;
     finish_upgrade(&mut ws).await;
     ws.send(r#"42["message",2]"#).await.unwrap();
-    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"42["got",[2]]"#));
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some(r#"42["got",[2]]"#)
+    );
     ws.send("1").await.unwrap();
     assert_eq!(next(&mut reasons).await, DisconnectReason::TransportClose);
     eventually("the session is gone", || io.connections() == 0).await;
@@ -292,12 +305,18 @@ async fn a_second_websocket_for_an_upgraded_session_is_accepted_then_closed() {
     // Once upgraded.
     first.send("5").await.unwrap();
     first.send(r#"42["message",1]"#).await.unwrap();
-    assert_eq!(next_text(&mut first).await.as_deref(), Some(r#"42["got",[1]]"#));
+    assert_eq!(
+        next_text(&mut first).await.as_deref(),
+        Some(r#"42["got",[1]]"#)
+    );
     let mut third = websocket_for(addr, polling.sid()).await;
     assert_eq!(next_text(&mut third).await, None);
 
     first.send(r#"42["message",2]"#).await.unwrap();
-    assert_eq!(next_text(&mut first).await.as_deref(), Some(r#"42["got",[2]]"#));
+    assert_eq!(
+        next_text(&mut first).await.as_deref(),
+        Some(r#"42["got",[2]]"#)
+    );
     assert_eq!(io.connections(), 1);
     // An unknown session is still refused before any handshake.
     let (status, body) = upgrade_request(
@@ -314,8 +333,7 @@ async fn a_second_websocket_for_an_upgraded_session_is_accepted_then_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_whose_body_stalls_gets_408() {
-    let (io, addr, mut reasons) =
-        server(|b| b.post_timeout(Duration::from_millis(300))).await;
+    let (io, addr, mut reasons) = server(|b| b.post_timeout(Duration::from_millis(300))).await;
     assert_eq!(
         SocketIo::new().config().engine.post_timeout,
         Duration::from_secs(30),
@@ -339,16 +357,71 @@ async fn a_post_whose_body_stalls_gets_408() {
             write
         });
         let mut raw = Vec::new();
-        tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_to_end(&mut read, &mut raw))
-            .await
-            .expect("answered, and the connection closed, in time")
-            .ok();
+        tokio::time::timeout(
+            WAIT,
+            tokio::io::AsyncReadExt::read_to_end(&mut read, &mut raw),
+        )
+        .await
+        .expect("answered, and the connection closed, in time")
+        .ok();
         let raw = String::from_utf8_lossy(&raw);
         assert!(raw.starts_with("HTTP/1.1 408 "), "{raw}");
         trickler.abort();
         assert_eq!(next(&mut reasons).await, DisconnectReason::TransportError);
         eventually("the session is gone", || io.connections() == 0).await;
     }
+    bystander(addr).await;
+    io.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_request_refuses_handshakes_with_403() {
+    // Refused: requests with an `X-Deny` header (its value is the message; empty, the default).
+    let (io, addr, _reasons) = server(|b| {
+        b.allow_request(|req: &http::request::Parts| {
+            assert!(
+                req.extensions
+                    .get::<hunchensocket_core::PeerAddr>()
+                    .is_some(),
+                "the client's address is known"
+            );
+            match req.headers.get("x-deny") {
+                Some(message) => Err(String::from_utf8_lossy(message.as_bytes()).into_owned()),
+                None => Ok(()),
+            }
+        })
+    })
+    .await;
+    let handshake = "/socket.io/?EIO=4&transport=polling";
+    let deny = |message: &str| format!("X-Deny: {message}\r\n");
+    for (header, message) in [
+        (deny(""), "Forbidden"),
+        (deny(r#"no "token""#), r#"no "token""#),
+    ] {
+        let request = format!("GET {handshake} HTTP/1.1\r\nHost: {addr}\r\n{header}\r\n");
+        let (status, head, mut s) = raw_request(addr, request.as_bytes()).await;
+        assert_eq!(status, Some(403), "{head}");
+        let body = read_body(&mut s, content_length(&head)).await;
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json, serde_json::json!({"code": 4, "message": message}));
+        // Over WebSocket too: refused before the handshake.
+        let (status, body) =
+            upgrade_request(addr, "/socket.io/?EIO=4&transport=websocket", &header, "").await;
+        assert_eq!((status, error_code(&body)), (403, 4), "{body}");
+    }
+    assert_eq!(io.connections(), 0);
+    // Requests of an open session are not handshakes: the hook is not asked.
+    let polling = PollingClient::join(addr).await;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {addr}\r\n{}Content-Length: 0\r\n\r\n",
+        polling.path(),
+        deny("")
+    );
+    let post = polling.post(&[r#"42["message",1]"#]);
+    let ((status, head, mut s), _) = tokio::join!(raw_request(addr, request.as_bytes()), post);
+    assert_eq!(status, Some(200), "{head}");
+    let body = read_body(&mut s, content_length(&head)).await;
+    assert_eq!(body, r#"42["got",[1]]"#);
     bystander(addr).await;
     io.close().await;
 }

@@ -79,6 +79,39 @@ pub struct EngineConfig {
     pub websocket: bool,
     /// Limits of the WebSocket transport.
     pub ws: hunchensocket_core::Config,
+    /// Asked before each handshake (a request without a session id, over polling or
+    /// WebSocket), as engine.io's `allowRequest`: the place to check the origin, cookies or
+    /// the client's address. Default: none, every handshake is allowed.
+    pub allow_request: Option<AllowRequest>,
+}
+
+/// A check of each Engine.IO handshake request, given the request's head: `Ok(())` lets it
+/// through; `Err(message)` refuses it with `403 {"code":4,"message":message}` (`"Forbidden"`
+/// when the message is empty), before any session or WebSocket exists. The request's
+/// extensions hold the client's [`PeerAddr`] when the server knows it.
+#[derive(Clone)]
+pub struct AllowRequest(Arc<RequestCheck>);
+
+type RequestCheck = dyn Fn(&http::request::Parts) -> Result<(), String> + Send + Sync;
+
+impl AllowRequest {
+    /// Wraps a check.
+    pub fn new(
+        check: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        AllowRequest(Arc::new(check))
+    }
+
+    /// Runs the check.
+    pub fn check(&self, parts: &http::request::Parts) -> Result<(), String> {
+        (self.0)(parts)
+    }
+}
+
+impl std::fmt::Debug for AllowRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AllowRequest(..)")
+    }
 }
 
 impl Default for EngineConfig {
@@ -95,6 +128,7 @@ impl Default for EngineConfig {
             polling: true,
             websocket: true,
             ws: hunchensocket_core::Config::default().with_max_message_size(1_000_000),
+            allow_request: None,
         }
     }
 }
@@ -127,6 +161,15 @@ impl EngineConfig {
     /// Sets [`EngineConfig::post_timeout`].
     pub fn with_post_timeout(mut self, timeout: Duration) -> Self {
         self.post_timeout = timeout;
+        self
+    }
+
+    /// Sets [`EngineConfig::allow_request`].
+    pub fn with_allow_request(
+        mut self,
+        check: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.allow_request = Some(AllowRequest::new(check));
         self
     }
 
@@ -350,6 +393,17 @@ impl<H: Handler> Engine<H> {
             },
             None => None,
         };
+        // A handshake: the application may refuse it.
+        let mut req = req;
+        if let (None, Some(allow)) = (&session, &inner.config.allow_request) {
+            if req.method() == Method::GET {
+                let (parts, body) = req.into_parts();
+                if let Err(message) = allow.check(&parts) {
+                    return error_with(EngineError::Forbidden, &message);
+                }
+                req = http::Request::from_parts(parts, body);
+            }
+        }
         if upgrade {
             return self.upgrade(req, session).await;
         }
@@ -581,16 +635,22 @@ pub(crate) fn text_response(text: String) -> Response<Body> {
 }
 
 pub(crate) fn error(kind: EngineError) -> Response<Body> {
+    error_with(kind, "")
+}
+
+/// An error response with `message` (the code's own message when empty).
+fn error_with(kind: EngineError, message: &str) -> Response<Body> {
     let status = if kind == EngineError::Forbidden {
         StatusCode::FORBIDDEN
     } else {
         StatusCode::BAD_REQUEST
     };
-    let json = format!(
-        r#"{{"code":{},"message":"{}"}}"#,
-        kind as u8,
+    let message = if message.is_empty() {
         kind.message()
-    );
+    } else {
+        message
+    };
+    let json = serde_json::json!({ "code": kind as u8, "message": message }).to_string();
     let mut res = Response::new(body(json));
     *res.status_mut() = status;
     res.headers_mut().insert(
