@@ -89,23 +89,29 @@ impl HandshakeInfo {
     }
 }
 
+/// Decodes a query value: `+` is a space, `%` and two hex digits a byte; any other `%` stays
+/// as it is. Bytes that are not UTF-8 become U+FFFD.
 pub(crate) fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        // Digits only: `u8::from_str_radix` would also take a sign (`%+1`).
+        char::from(b).to_digit(16).map(|d| d as u8)
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' => match (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push((high << 4) | low);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -498,6 +504,26 @@ mod tests {
         assert_eq!(info.query("name").as_deref(), Some("a b c"));
         assert_eq!(info.query("flag").as_deref(), Some(""));
         assert_eq!(info.query("nope"), None);
+    }
+
+    #[test]
+    fn percent_decoding_takes_two_hex_digits_only() {
+        assert_eq!(percent_decode("a%20b%2Bc%2b+d"), "a b+c+ d");
+        assert_eq!(percent_decode("%e2%82%AC"), "€");
+        // Not two hex digits: the `%` stays as it is (a sign is not a digit).
+        for kept in ["%+1", "%-1", "% 1", "%1", "%", "%zz", "%1g", "100%"] {
+            assert_eq!(
+                percent_decode(kept),
+                kept.replace('+', " "),
+                "{kept:?} is not an escape"
+            );
+        }
+        assert_eq!(percent_decode("%+10"), "% 10");
+        // A multi-byte character after the `%` is not split.
+        assert_eq!(percent_decode("%é1"), "%é1");
+        assert_eq!(percent_decode("%1é"), "%1é");
+        // Bytes that are not UTF-8 become U+FFFD.
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
     }
 
     #[test]
