@@ -152,6 +152,8 @@ pub struct Session<D> {
     info: HandshakeInfo,
     max_buffer: usize,
     pub(crate) engine: Weak<dyn SessionOwner<D>>,
+    /// The runtime the session was made on, for work started from a thread without one.
+    runtime: Option<tokio::runtime::Handle>,
     data: D,
 }
 
@@ -205,7 +207,20 @@ impl<D: Send + Sync + 'static> Session<D> {
             info,
             max_buffer,
             engine,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             data,
+        }
+    }
+
+    /// Runs `task` on the current runtime or, called from a thread without one (a plain
+    /// `std::thread`), on the runtime the session was made on; never panics for want of one.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(task)),
+            Err(_) => match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(task)),
+                None => tracing::warn!(sid = %self.id, "no tokio runtime to run a task on"),
+            },
         }
     }
 
@@ -341,7 +356,8 @@ impl<D: Send + Sync + 'static> Session<D> {
     }
 
     /// Ends the session: the client is told (a close packet to a waiting or next poll, a close
-    /// frame on a WebSocket) and the application's close handler runs once.
+    /// frame on a WebSocket) and the application's close handler runs once. Callable from any
+    /// thread, with or without a tokio runtime.
     pub fn close(self: &Arc<Self>, reason: CloseReason) {
         let mut st = self.lock();
         if st.closed.is_some() {
@@ -355,7 +371,9 @@ impl<D: Send + Sync + 'static> Session<D> {
                 CloseCode::NORMAL
             };
             let sender = sender.downgrade();
-            tokio::spawn(async move { sender.close(code, "") });
+            self.spawn(async move {
+                let _ = sender.close(code, "");
+            });
         }
         drop(st);
         self.poll_wake.notify_one();
