@@ -21,12 +21,12 @@ async fn disconnect_and_close_from_a_thread_without_a_runtime() {
     let (sockets_tx, mut sockets) = mpsc::unbounded_channel();
     let (reasons_tx, mut reasons) = mpsc::unbounded_channel();
     io.ns("/", move |socket: Socket| {
-        let reasons_tx = reasons_tx.clone();
-        let _ = sockets_tx.send(socket.clone());
+        let (reasons_tx, sockets_tx) = (reasons_tx.clone(), sockets_tx.clone());
         async move {
             socket.on_disconnect(move |_s, reason| async move {
                 let _ = reasons_tx.send(reason);
             });
+            let _ = sockets_tx.send(socket);
         }
     });
     let addr = start(&io).await;
