@@ -282,14 +282,15 @@ fn connect(
     nsp: String,
     auth: Option<Value>,
 ) {
+    if session.data().get(&nsp).is_some() {
+        return;
+    }
+    // From here the socket counts as joining `ns` until `admit` ends.
     let Some(ns) = io.namespace(&nsp) else {
         let refusal = Packet::connect_error(nsp, "Invalid namespace", None);
         let _ = send_packet(session, &refusal, Vec::new(), false);
         return;
     };
-    if session.data().get(&nsp).is_some() {
-        return;
-    }
     session.data().joined.store(true, Ordering::Release);
     session.data().joined_wake.notify_one();
     let socket = Socket::new(
