@@ -199,7 +199,7 @@ async fn a_burst_of_50_polls_on_one_session_closes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_that_never_poll_or_answer_are_freed_at_the_ping_timeout() {
     let heartbeat =
-        |b: Builder| b.heartbeat(Duration::from_millis(100), Duration::from_millis(100));
+        |b: Builder| b.heartbeat(Duration::from_millis(250), Duration::from_millis(250));
     let (io, addr, mut reasons) = server(heartbeat).await;
     // Polling sessions that joined and never poll again, and some that never even joined.
     for _ in 0..10 {
