@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use hunchensocket_core::Version;
 use hunchensocket_tests::io::{
-    Echo, Frame, Polling, Ws, b64, get, open_packet, packets, post, raw_upgrade, sio, sio_join,
-    start, start_with_echo, until_waiting_polls,
+    Echo, Frame, Polling, Ws, b64, get, open_packet, packets, post, sio, sio_join, start,
+    start_with_echo, until_waiting_polls,
 };
 use serde_json::json;
 
@@ -377,12 +377,14 @@ async fn http_requests_after_upgrade_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn second_websocket_after_upgrade_refused() {
+async fn second_websocket_after_upgrade_closed() {
+    // As the reference server and the official suite ("should ignore WebSocket connection with
+    // same sid after upgrade"): the handshake completes, then the server closes it.
     let (server, echo) = start_with_echo().await;
     let (p, mut ws) = upgraded(server.addr, &echo).await;
-    let path = format!("{EIO}?EIO=4&transport=websocket&sid={}", p.sid);
-    let res = raw_upgrade(server.addr, &path).await;
-    assert_eq!(res.status, 400, "{:?}", String::from_utf8_lossy(&res.body));
+    let mut second = Ws::connect(&p.ws_url(), Version::Rfc6455).await;
+    let seen = second.closed_within(Duration::from_secs(5), false).await;
+    assert!(seen.is_empty(), "{seen:?}");
     ws.send("4after").await;
     assert_eq!(ws.next_text().await, "4after");
     server.shutdown().await;

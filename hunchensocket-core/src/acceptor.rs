@@ -440,7 +440,8 @@ impl Inner {
     fn register(&self, sender: WeakSender) -> u64 {
         let mut sockets = self.sockets();
         if sockets.closing {
-            sender.close(CloseCode::GOING_AWAY, "server shutting down");
+            // A code that may be sent: this cannot fail.
+            let _ = sender.close(CloseCode::GOING_AWAY, "server shutting down");
         }
         sockets.next += 1;
         let id = sockets.next;
@@ -457,7 +458,7 @@ impl Inner {
         let mut sockets = self.sockets();
         sockets.closing = true;
         for sender in sockets.open.values() {
-            sender.close(CloseCode::GOING_AWAY, "server shutting down");
+            let _ = sender.close(CloseCode::GOING_AWAY, "server shutting down");
         }
     }
 

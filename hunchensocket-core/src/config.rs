@@ -24,6 +24,12 @@ pub struct Config {
     /// without its terminator and its text after U+FFFD substitution (hixie). A larger one
     /// closes the connection with 1009. Default 64 MiB.
     pub max_message_size: usize,
+    /// Most frames one message may arrive in (RFC 6455): its first frame and its
+    /// continuations, empty ones included. One more closes the connection with 1008 (policy
+    /// violation), as `ws`'s `maxFragments` does; without a cap, a peer could keep one
+    /// message open forever with empty continuation frames. `usize::MAX` for no cap.
+    /// Default 16 384, as `ws`.
+    pub max_fragments: usize,
     /// Time allowed for the request line and headers of the opening handshake (slowloris guard).
     /// Default 10 s.
     pub handshake_timeout: Duration,
@@ -46,6 +52,7 @@ impl Default for Config {
         Config {
             max_frame_size: 64 << 20,
             max_message_size: 64 << 20,
+            max_fragments: 16 * 1024,
             handshake_timeout: Duration::from_secs(10),
             key3_timeout: Duration::from_secs(5),
             close_timeout: Duration::from_secs(5),
@@ -65,6 +72,12 @@ impl Config {
     /// Sets [`Config::max_message_size`].
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`Config::max_fragments`].
+    pub fn with_max_fragments(mut self, frames: usize) -> Self {
+        self.max_fragments = frames;
         self
     }
 

@@ -29,6 +29,10 @@ pub enum Error {
     /// Binary messages cannot travel over hixie-75/76.
     #[error("binary messages are not supported by this protocol version")]
     BinaryUnsupported,
+    /// A close code that may not be sent (1005, 1006, or a reserved code: see
+    /// [`CloseCode::is_allowed_on_wire`]); nothing was sent.
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(CloseCode),
     /// A message too large to send under the configured limit.
     #[error("message of {0} bytes is over the configured limit")]
     MessageTooLarge(usize),
@@ -95,6 +99,9 @@ pub enum ProtocolError {
     /// A message over the configured message limit (hixie: a frame without its terminator).
     #[error("message over the size limit")]
     MessageTooLarge,
+    /// A message in more frames than the configured cap.
+    #[error("message in more than {0} frames")]
+    TooManyFragments(usize),
     /// Data after the close frame.
     #[error("data received after the close frame")]
     DataAfterClose,
@@ -108,6 +115,7 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge(_) | ProtocolError::MessageTooLarge => {
                 CloseCode::MESSAGE_TOO_BIG
             }
+            ProtocolError::TooManyFragments(_) => CloseCode::POLICY_VIOLATION,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -155,6 +163,10 @@ mod tests {
         assert_eq!(
             ProtocolError::FrameTooLarge(9).close_code(),
             CloseCode::MESSAGE_TOO_BIG
+        );
+        assert_eq!(
+            ProtocolError::TooManyFragments(3).close_code(),
+            CloseCode::POLICY_VIOLATION
         );
         assert_eq!(
             ProtocolError::UnmaskedFrame.close_code(),

@@ -29,7 +29,7 @@ const READ_CHUNK: usize = 4096;
 
 mod shared;
 
-use shared::{Shared, WriteState, write_loop};
+use shared::{Shared, WriteState, check_close_code, write_loop};
 
 /// A WebSocket over any byte stream `S`, after its opening handshake.
 ///
@@ -350,9 +350,15 @@ impl Sender {
 
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes are sent) and
     /// waits until the close frame is written. Closing twice is not an error.
+    ///
+    /// A code that may not be sent ([`CloseCode::is_allowed_on_wire`]: 1005 and 1006 only
+    /// report a close without a code, others are reserved) is refused with
+    /// [`Error::InvalidCloseCode`]; nothing is sent and the socket stays open. The same holds
+    /// for a [`Message::Close`] given to [`send`](Self::send).
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        self.shared
-            .queue_close(Some(CloseFrame::new(code, reason)), false);
+        let frame = CloseFrame::new(code, reason);
+        check_close_code(Some(&frame))?;
+        self.shared.queue_close(Some(frame), false);
         let target = self.shared.lock().queued;
         match poll_fn(|cx| self.shared.poll_flushed(cx, target)).await {
             Ok(()) | Err(Error::ConnectionClosed) => Ok(()),
@@ -399,11 +405,15 @@ pub struct WeakSender {
 }
 
 impl WeakSender {
-    /// Starts the close handshake if the socket still exists and is open.
-    pub fn close(&self, code: CloseCode, reason: &str) {
+    /// Starts the close handshake if the socket still exists and is open. A code that may not
+    /// be sent is refused as by [`Sender::close`].
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        let frame = CloseFrame::new(code, reason);
+        check_close_code(Some(&frame))?;
         if let Some(shared) = self.shared.upgrade() {
-            shared.queue_close(Some(CloseFrame::new(code, reason)), false);
+            shared.queue_close(Some(frame), false);
         }
+        Ok(())
     }
 
     /// Waits until the connection has ended.

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use hunchensocket_core::handshake::refusal_response;
-use hunchensocket_core::{Message, Upgrade, Version};
+use hunchensocket_core::{CloseCode, CloseFrame, Error, Message, Upgrade, Version};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -245,4 +245,57 @@ async fn bounded_text_send_refuses_past_its_limit() {
             .send_text_parts_within(&["4", &chunk], usize::MAX)
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn close_codes_that_may_not_be_sent_are_refused() {
+    // 1005 and 1006 only report a close without a code; 1004, 1015 and codes outside
+    // 1000-1003, 1007-1011 and 3000-4999 are reserved. None may go on the wire: asking for one
+    // is an error, and nothing is sent; the socket stays open.
+    let (mut peer, ours) = tokio::io::duplex(4096);
+    let ws = hunchensocket_core::WebSocket::from_raw(
+        ours,
+        bytes::Bytes::new(),
+        Version::Rfc6455,
+        hunchensocket_core::codec::Role::Server,
+        &Default::default(),
+    );
+    let sender = ws.sender();
+    for code in [0, 999, 1004, 1005, 1006, 1012, 1015, 2999, 5000, u16::MAX] {
+        let code = CloseCode(code);
+        assert!(
+            matches!(
+                sender.close(code, "no").await,
+                Err(Error::InvalidCloseCode(c)) if c == code
+            ),
+            "{code}"
+        );
+        let frame = Message::Close(Some(CloseFrame::new(code, "no")));
+        assert!(
+            matches!(sender.send(frame).await, Err(Error::InvalidCloseCode(c)) if c == code),
+            "{code}"
+        );
+        assert!(matches!(
+            sender.downgrade().close(code, "no"),
+            Err(Error::InvalidCloseCode(c)) if c == code
+        ));
+    }
+    assert!(!sender.is_closed());
+    // What reaches the peer: the next message, then a valid close.
+    sender.send("still open").await.unwrap();
+    assert_eq!(read_exactly(&mut peer, 12).await, b"\x81\x0astill open");
+    sender.close(CloseCode(4000), "bye").await.unwrap();
+    assert_eq!(read_exactly(&mut peer, 7).await, b"\x88\x05\x0f\xa0bye");
+    // The codec refuses them too.
+    let mut codec = hunchensocket_core::codec::Codec::rfc6455(
+        hunchensocket_core::codec::Role::Client,
+        &Default::default(),
+    );
+    let mut dst = bytes::BytesMut::new();
+    let frame = Message::Close(Some(CloseFrame::new(CloseCode::NO_STATUS, "")));
+    assert!(matches!(
+        codec.encode(&frame, &mut dst),
+        Err(Error::InvalidCloseCode(CloseCode::NO_STATUS))
+    ));
+    assert!(dst.is_empty());
 }

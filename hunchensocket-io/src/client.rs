@@ -201,8 +201,12 @@ fn dispatch(
             let Some(Value::Array(mut args)) = p.data else {
                 return;
             };
-            let Value::String(name) = args.remove(0) else {
-                return;
+            let name = match args.remove(0) {
+                Value::String(name) => name,
+                // socket.io-parser takes a number for a name; a Node EventEmitter keys it as
+                // its text.
+                Value::Number(n) => n.to_string(),
+                _ => return,
             };
             socket.dispatch(name, args, attachments, p.id);
         }
@@ -279,14 +283,15 @@ fn connect(
     nsp: String,
     auth: Option<Value>,
 ) {
+    if session.data().get(&nsp).is_some() {
+        return;
+    }
+    // From here the socket counts as joining `ns` until `admit` ends.
     let Some(ns) = io.namespace(&nsp) else {
         let refusal = Packet::connect_error(nsp, "Invalid namespace", None);
         let _ = send_packet(session, &refusal, Vec::new(), false);
         return;
     };
-    if session.data().get(&nsp).is_some() {
-        return;
-    }
     session.data().joined.store(true, Ordering::Release);
     session.data().joined_wake.notify_one();
     let auth = auth.unwrap_or_else(|| serde_json::json!({}));

@@ -45,7 +45,7 @@ mod socket;
 pub use ack::{AckError, AckSender, EmitError};
 pub use adapter::{Adapter, AdapterFactory, BroadcastOptions, InMemory, LocalAdapter, Room};
 pub use client::ClientData;
-pub use engine::{Cors, CorsOrigins, EngineConfig};
+pub use engine::{AllowRequest, Cors, CorsOrigins, EngineConfig};
 #[doc(hidden)]
 pub use handler::shape;
 pub use handler::{ConnectError, Event, EventError, EventHandler, RawArgs};

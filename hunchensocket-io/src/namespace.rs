@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -23,6 +24,9 @@ use crate::socket::{IntoRooms, Socket, read, send_encoded, write};
 /// A handler of server-side events from other nodes: the arguments, and the answer.
 type ServerHandler = Arc<dyn Fn(Vec<Value>, ServerAckSender) + Send + Sync>;
 
+/// What a dynamic child namespace runs when it may have become unused: the server removes it.
+pub(crate) type OnUnused = Box<dyn Fn(&NamespaceInner) + Send + Sync>;
+
 pub(crate) struct NamespaceInner {
     pub(crate) path: String,
     pub(crate) handler: ConnectHandler,
@@ -36,6 +40,11 @@ pub(crate) struct NamespaceInner {
     /// With recovery: kept broadcasts go out under the read side, a socket is restored under
     /// the write side, so that every packet is either among its missed ones or sent to it live.
     pub(crate) recovery_gate: Arc<RwLock<()>>,
+    /// Sockets being admitted: counted from the server's lookup of the namespace for them
+    /// ([`joining`](Self::joining)) until they are inserted or refused.
+    joining: AtomicUsize,
+    /// Set on dynamic children: called when the last socket leaves, or a join is refused.
+    on_unused: OnceLock<OnUnused>,
 }
 
 impl std::fmt::Debug for NamespaceInner {
@@ -82,6 +91,8 @@ impl NamespaceInner {
                 ack_timeout: config.ack_timeout,
                 recovery,
                 recovery_gate: Arc::default(),
+                joining: AtomicUsize::new(0),
+                on_unused: OnceLock::new(),
             }
         })
     }
@@ -94,27 +105,81 @@ impl NamespaceInner {
         read(&self.sockets).get(sid).cloned()
     }
 
+    /// Adds an admitted socket; it no longer counts as joining.
     pub(crate) fn insert(&self, socket: &Socket) {
         write(&self.sockets).insert(socket.id().clone(), socket.clone());
+        self.join_ended();
         self.adapter
             .add_all(socket.id(), &[socket.id().to_string()]);
     }
 
     pub(crate) fn remove(&self, sid: &SocketId) {
-        write(&self.sockets).remove(sid);
+        let empty = {
+            let mut sockets = write(&self.sockets);
+            sockets.remove(sid);
+            sockets.is_empty()
+        };
         self.adapter.del_all(sid);
+        if empty {
+            self.maybe_unused();
+        }
+    }
+
+    /// A socket is about to join (the server found this namespace for it). The server calls
+    /// this under its lock of the namespace table, so that it cannot remove the namespace
+    /// meanwhile; the count ends at [`insert`](Self::insert) or with the refusal in
+    /// [`admit`](Self::admit).
+    pub(crate) fn joining(&self) {
+        self.joining.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn join_ended(&self) {
+        let _ = self
+            .joining
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Whether no socket is in the namespace or joining it.
+    pub(crate) fn is_unused(&self) -> bool {
+        self.joining.load(Ordering::Acquire) == 0 && read(&self.sockets).is_empty()
+    }
+
+    /// Makes this a child that `on_unused` removes once unused (dynamic namespaces).
+    pub(crate) fn remove_when_unused(&self, on_unused: OnUnused) {
+        let _ = self.on_unused.set(on_unused);
+    }
+
+    fn maybe_unused(&self) {
+        if let Some(on_unused) = self.on_unused.get() {
+            if self.is_unused() {
+                on_unused(self);
+            }
+        }
     }
 
     pub(crate) fn all(&self) -> Vec<Socket> {
         read(&self.sockets).values().cloned().collect()
     }
 
-    /// Runs the middlewares in order; the first refusal wins.
+    /// Runs the middlewares in order; the first refusal wins. A socket refused (or whose
+    /// admission is dropped, by a panic say) no longer counts as joining; one admitted counts
+    /// until it is inserted.
     pub(crate) async fn admit(&self, socket: &Socket) -> Result<(), ConnectError> {
+        struct Refused<'a>(Option<&'a NamespaceInner>);
+        impl Drop for Refused<'_> {
+            fn drop(&mut self) {
+                if let Some(ns) = self.0 {
+                    ns.join_ended();
+                    ns.maybe_unused();
+                }
+            }
+        }
+        let mut refused = Refused(Some(self));
         let middlewares: Vec<Middleware> = read(&self.middlewares).clone();
         for m in middlewares {
             m(socket.clone()).await?;
         }
+        refused.0 = None;
         Ok(())
     }
 

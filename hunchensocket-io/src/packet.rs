@@ -131,9 +131,9 @@ pub enum ParseError {
 
 /// Parses a Socket.IO packet (the text of an Engine.IO message, without its `4`).
 ///
-/// The checks follow the reference parser: CONNECT data is absent or an object; DISCONNECT
-/// has no data; an event's data is an array starting with a name that is not one of
-/// [`RESERVED_EVENTS`]; an ack's data is an array and it has an id; CONNECT_ERROR data is absent,
+/// The checks follow the reference parser (socket.io-parser 4.2, `isPayloadValid`): CONNECT
+/// data is absent or an object; DISCONNECT has no data; an event's data is an array starting
+/// with its name, a number or a string that is not one of [`RESERVED_EVENTS`]; an ack's data is an array and it has an id; CONNECT_ERROR data is absent,
 /// an object or a string. The namespace runs from a leading `/` to the first `,` (or the end).
 pub fn decode(text: &str) -> Result<Packet, ParseError> {
     let first = text.chars().next().ok_or(ParseError::Empty)?;
@@ -227,7 +227,8 @@ fn check(kind: PacketType, id: Option<u64>, data: Option<&Value>) -> Result<(), 
                 Some(Value::String(name)) if RESERVED_EVENTS.contains(&name.as_str()) => {
                     Err(InvalidData("reserved event name"))
                 }
-                Some(Value::String(_)) => Ok(()),
+                // socket.io-parser takes a number for a name too.
+                Some(Value::String(_) | Value::Number(_)) => Ok(()),
                 _ => Err(InvalidData("an event must start with its name")),
             }
         }
@@ -411,6 +412,12 @@ mod tests {
         );
         both_ways("1", Packet::disconnect("/"));
         both_ways("1/admin,", Packet::disconnect("/admin"));
+        // A number is a name, as in socket.io-parser.
+        both_ways(
+            r#"2[1,"x"]"#,
+            Packet::event("/", vec![json!(1), json!("x")], None),
+        );
+        both_ways("2[-1.5]", Packet::event("/", vec![json!(-1.5)], None));
     }
 
     #[test]
@@ -478,10 +485,24 @@ mod tests {
             err("2[]"),
             ParseError::InvalidData("an event must start with its name")
         );
-        assert_eq!(
-            err("2[1]"),
-            ParseError::InvalidData("an event must start with its name")
-        );
+        for not_a_name in [
+            r#"2[null,"x"]"#,
+            r#"2[true]"#,
+            r#"2[{"toString":"f"}]"#,
+            "2[[]]",
+        ] {
+            assert_eq!(
+                err(not_a_name),
+                ParseError::InvalidData("an event must start with its name"),
+                "{not_a_name}"
+            );
+        }
+        for name in RESERVED_EVENTS {
+            assert_eq!(
+                err(&format!(r#"51-["{name}",{{"_placeholder":true,"num":0}}]"#)),
+                ParseError::InvalidData("reserved event name")
+            );
+        }
         assert_eq!(
             err(r#"2["disconnect"]"#),
             ParseError::InvalidData("reserved event name")

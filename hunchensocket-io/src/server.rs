@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -127,6 +127,24 @@ impl Builder {
         self
     }
 
+    /// How long a polling POST may take to deliver its body (default 30 s); past it the
+    /// client gets `408` and its session ends.
+    pub fn post_timeout(mut self, timeout: Duration) -> Self {
+        self.config.engine = self.config.engine.with_post_timeout(timeout);
+        self
+    }
+
+    /// A check of each handshake, before any session exists (engine.io's `allowRequest`):
+    /// `Err(message)` refuses it with `403 {"code":4,"message":...}`. See
+    /// [`AllowRequest`](crate::engine::AllowRequest).
+    pub fn allow_request(
+        mut self,
+        check: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.engine = self.config.engine.with_allow_request(check);
+        self
+    }
+
     /// How long a client has to join a namespace (default 45 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
@@ -191,7 +209,7 @@ impl Builder {
             engine: Engine::new(self.config.engine.clone(), SioHandler { io: me.clone() }),
             config: self.config,
             adapter: self.adapter,
-            namespaces: RwLock::new(HashMap::new()),
+            namespaces: Arc::new(RwLock::new(HashMap::new())),
             dynamic: RwLock::new(Vec::new()),
             closed: OnceLock::new(),
         });
@@ -203,17 +221,27 @@ pub(crate) struct IoInner {
     pub(crate) config: IoConfig,
     engine: Engine<SioHandler>,
     adapter: Arc<dyn AdapterFactory>,
-    namespaces: RwLock<HashMap<String, Arc<NamespaceInner>>>,
+    /// The namespaces by path (shared with the dynamic children, which leave it when unused).
+    namespaces: Arc<RwLock<Namespaces>>,
     /// Dynamic namespaces: a predicate on the path, and the namespace whose handler and
     /// middleware each new child copies.
     dynamic: RwLock<Vec<(NamespacePredicate, Arc<NamespaceInner>)>>,
     closed: OnceLock<()>,
 }
 
+type Namespaces = HashMap<String, Arc<NamespaceInner>>;
+
 impl IoInner {
-    /// The namespace at `path`: a registered one, or a new child of a matching dynamic one.
+    /// The namespace at `path` for a socket about to join it: a registered one, or a new child
+    /// of a matching dynamic one. The socket counts as joining it (see
+    /// [`NamespaceInner::joining`]) until it is admitted or refused.
+    ///
+    /// A dynamic child is removed once no socket is in it or joining it (Socket.IO's
+    /// `cleanupEmptyChildNamespaces`), so that every path a predicate accepts does not stay a
+    /// namespace forever; the next join makes a new one.
     pub(crate) fn namespace(&self, path: &str) -> Option<Arc<NamespaceInner>> {
         if let Some(ns) = read(&self.namespaces).get(path) {
+            ns.joining();
             return Some(ns.clone());
         }
         let template = read(&self.dynamic)
@@ -222,16 +250,43 @@ impl IoInner {
             .map(|(_, t)| t.clone())?;
         let mut namespaces = write(&self.namespaces);
         let ns = namespaces.entry(path.to_string()).or_insert_with(|| {
-            NamespaceInner::new(
+            let child = NamespaceInner::new(
                 path.to_string(),
                 template.handler.clone(),
                 read(&template.middlewares).clone(),
                 &*self.adapter,
                 &self.config,
-            )
+            );
+            child.remove_when_unused(remover(Arc::downgrade(&self.namespaces)));
+            child
         });
+        ns.joining();
         Some(ns.clone())
     }
+}
+
+/// Removes a dynamic child from `namespaces` if it is still there and unused: checked under
+/// the table's write lock, which every lookup that counts a joining socket holds too.
+fn remover(namespaces: Weak<RwLock<Namespaces>>) -> crate::namespace::OnUnused {
+    Box::new(move |ns: &NamespaceInner| {
+        let Some(namespaces) = namespaces.upgrade() else {
+            return;
+        };
+        let removed = {
+            let mut table = write(&namespaces);
+            let current = table
+                .get(&ns.path)
+                .is_some_and(|n| std::ptr::eq(Arc::as_ptr(n), ns));
+            if current && ns.is_unused() {
+                table.remove(&ns.path)
+            } else {
+                None
+            }
+        };
+        if let Some(removed) = removed {
+            removed.adapter.close();
+        }
+    })
 }
 
 /// A Socket.IO server. Cheap to clone; every clone is the same server.
@@ -311,6 +366,11 @@ impl SocketIo {
 
     /// Registers dynamic namespaces: any path `predicate` accepts is created on its first
     /// connection, with this handler and the middleware added to the returned template.
+    ///
+    /// Such a child namespace is removed when its last socket leaves (or its only join is
+    /// refused), as Socket.IO's `cleanupEmptyChildNamespaces` does: [`of`](Self::of) no longer
+    /// finds it, and the next connection to that path makes a new one. A [`Namespace`] handle
+    /// kept from before then reaches none of the new one's sockets.
     pub fn dynamic_ns<P, F, Fut>(&self, predicate: P, handler: F) -> Namespace
     where
         P: Fn(&str) -> bool + Send + Sync + 'static,

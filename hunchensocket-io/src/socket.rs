@@ -617,7 +617,7 @@ impl Socket {
         lock(&self.0.acks).clear();
         let handlers: Vec<DisconnectHandler> = std::mem::take(&mut *lock(&self.0.on_disconnect));
         for handler in handlers {
-            tokio::spawn(handler(self.clone(), reason));
+            self.0.session.spawn(handler(self.clone(), reason));
         }
         write(&self.0.handlers).clear();
         write(&self.0.any).clear();

@@ -51,11 +51,10 @@ pub enum Codec {
 impl Codec {
     /// An RFC 6455 codec for `role`, with the limits of `config`.
     pub fn rfc6455(role: Role, config: &Config) -> Codec {
-        Codec::Rfc6455(rfc6455::Codec::new(
-            role,
-            config.max_frame_size,
-            config.max_message_size,
-        ))
+        Codec::Rfc6455(
+            rfc6455::Codec::new(role, config.max_frame_size, config.max_message_size)
+                .with_max_fragments(config.max_fragments),
+        )
     }
 
     /// A hixie-75/76 codec, with the message limit of `config`.

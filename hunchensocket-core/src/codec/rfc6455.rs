@@ -10,6 +10,8 @@
 //! - A ping or pong over 125 bytes is refused by the encoder with
 //!   [`Error::MessageTooLarge`] rather than truncated, so a pong always echoes its ping.
 //! - Outgoing messages are never fragmented.
+//! - A data message may arrive in at most [`Codec::with_max_fragments`] frames; the fragments
+//!   received are held as their payload bytes only, so empty continuations cost no memory.
 //! - After a decoding error the codec keeps returning that error.
 
 use std::fmt;
@@ -121,6 +123,10 @@ pub struct Codec {
     role: Role,
     max_frame_size: usize,
     max_message_size: usize,
+    /// Most frames one data message may arrive in.
+    max_fragments: usize,
+    /// The frames of the data message in progress whose headers have been read.
+    frames: usize,
     /// The header of the frame whose payload is being received, once it has been read.
     header: Option<Header>,
     /// How many payload bytes of that frame, at the front of the source buffer, are already
@@ -146,6 +152,8 @@ impl fmt::Debug for Codec {
             .field("role", &self.role)
             .field("max_frame_size", &self.max_frame_size)
             .field("max_message_size", &self.max_message_size)
+            .field("max_fragments", &self.max_fragments)
+            .field("frames", &self.frames)
             .field("header", &self.header)
             .field("open", &self.open)
             .field("fragments_len", &self.fragments.len())
@@ -173,12 +181,15 @@ enum Kind {
 
 impl Codec {
     /// A codec for `role`, refusing frames over `max_frame_size` bytes and reassembled messages
-    /// over `max_message_size` bytes.
+    /// over `max_message_size` bytes; messages may arrive in any number of frames (see
+    /// [`with_max_fragments`](Self::with_max_fragments)).
     pub fn new(role: Role, max_frame_size: usize, max_message_size: usize) -> Self {
         Codec {
             role,
             max_frame_size,
             max_message_size,
+            max_fragments: usize::MAX,
+            frames: 0,
             header: None,
             processed: 0,
             open: None,
@@ -188,6 +199,14 @@ impl Codec {
             failed: None,
             keys: KeyPool::new(),
         }
+    }
+
+    /// Refuses a data message in more than `frames` frames (its first frame and its
+    /// continuations, empty ones included) with [`ProtocolError::TooManyFragments`], as soon as
+    /// the header of the frame one past the cap is read.
+    pub fn with_max_fragments(mut self, frames: usize) -> Self {
+        self.max_fragments = frames;
+        self
     }
 
     /// The role this codec plays.
@@ -327,6 +346,12 @@ impl Codec {
             opcode::TEXT | opcode::BINARY if self.open.is_some() => {
                 return Err(ProtocolError::ExpectedContinuation);
             }
+            opcode::CONTINUATION if self.frames >= self.max_fragments => {
+                return Err(ProtocolError::TooManyFragments(self.max_fragments));
+            }
+            opcode::TEXT | opcode::BINARY if self.max_fragments == 0 => {
+                return Err(ProtocolError::TooManyFragments(0));
+            }
             _ => {}
         }
 
@@ -371,8 +396,13 @@ impl Codec {
             opcode::TEXT => {
                 self.open = Some(Kind::Text);
                 self.utf8 = Utf8Stream::default();
+                self.frames = 1;
             }
-            opcode::BINARY => self.open = Some(Kind::Binary),
+            opcode::BINARY => {
+                self.open = Some(Kind::Binary);
+                self.frames = 1;
+            }
+            opcode::CONTINUATION => self.frames += 1,
             _ => {}
         }
         Ok(Some(Header {
@@ -388,7 +418,8 @@ impl Codec {
     ///
     /// A client masks each frame with a fresh random key. A close reason is cut at a character
     /// boundary so that the close payload fits 125 bytes. A ping or pong over 125 bytes is
-    /// refused with [`Error::MessageTooLarge`], and nothing is written.
+    /// refused with [`Error::MessageTooLarge`], and a close code that may not be sent
+    /// ([`CloseCode::is_allowed_on_wire`]) with [`Error::InvalidCloseCode`]; nothing is written.
     pub fn encode(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), Error> {
         match msg {
             Message::Text(text) => self.write(opcode::TEXT, text.as_bytes(), dst),
@@ -405,6 +436,9 @@ impl Codec {
                 self.write(op, data, dst)
             }
             Message::Close(None) => self.write(opcode::CLOSE, &[], dst),
+            Message::Close(Some(CloseFrame { code, .. })) if !code.is_allowed_on_wire() => {
+                Err(Error::InvalidCloseCode(*code))
+            }
             Message::Close(Some(CloseFrame { code, reason })) => {
                 let reason = truncate_at_char(reason, MAX_CONTROL_PAYLOAD - 2);
                 let mut payload = [0u8; MAX_CONTROL_PAYLOAD];

@@ -549,6 +549,80 @@ fn many_tiny_fragments() {
     );
 }
 
+#[test]
+fn fragments_are_held_as_their_payload_only() {
+    // Empty continuations: nothing is held, however many.
+    let mut codec = server();
+    let mut bytes = masked(false, opcode::BINARY, b"");
+    for _ in 0..10_000 {
+        bytes.extend(masked(false, opcode::CONTINUATION, b""));
+    }
+    assert_eq!(decode_all(&mut codec, &bytes), Ok(vec![]));
+    assert_eq!(codec.fragments.capacity(), 0);
+    // One-byte fragments: room for their bytes (grown by doubling), not per fragment.
+    let mut bytes = Vec::new();
+    for _ in 0..10_000 {
+        bytes.extend(masked(false, opcode::CONTINUATION, b"a"));
+    }
+    assert_eq!(decode_all(&mut codec, &bytes), Ok(vec![]));
+    assert_eq!(codec.fragments.len(), 10_000);
+    assert!(codec.fragments.capacity() < 4 * 10_000, "{codec:?}");
+}
+
+#[test]
+fn fragments_past_the_cap_are_refused() {
+    let capped = |n| server().with_max_fragments(n);
+    // Three frames: within a cap of 3; the fourth header is refused before its payload.
+    let mut three = masked(false, opcode::TEXT, b"a");
+    three.extend(masked(false, opcode::CONTINUATION, b""));
+    three.extend(masked(true, opcode::CONTINUATION, b"b"));
+    assert_eq!(
+        decode_bytewise(&mut capped(3), &three),
+        Ok(vec![Message::text("ab")])
+    );
+    let mut four = masked(false, opcode::TEXT, b"a");
+    four.extend(masked(false, opcode::CONTINUATION, b""));
+    four.extend(masked(false, opcode::CONTINUATION, b""));
+    four.extend(&masked(true, opcode::CONTINUATION, b"b")[..2]);
+    let e = decode_bytewise(&mut capped(3), &four).unwrap_err();
+    assert_eq!(e, ProtocolError::TooManyFragments(3));
+    assert_eq!(e.close_code(), CloseCode::POLICY_VIOLATION);
+    // The count starts again with each message; control frames between fragments do not count.
+    let mut codec = capped(2);
+    let mut bytes = Vec::new();
+    for _ in 0..3 {
+        bytes.extend(masked(false, opcode::BINARY, b"x"));
+        bytes.extend(masked(true, opcode::PING, b""));
+        bytes.extend(masked(true, opcode::CONTINUATION, b"y"));
+    }
+    assert_eq!(decode_all(&mut codec, &bytes).unwrap().len(), 6);
+    // A cap of 1: unfragmented messages only; 0: none.
+    assert_eq!(
+        decode_all(&mut capped(1), &masked(true, opcode::TEXT, b"a")),
+        Ok(vec![Message::text("a")])
+    );
+    let mut two = masked(false, opcode::TEXT, b"a");
+    two.extend(masked(true, opcode::CONTINUATION, b"b"));
+    assert_eq!(
+        decode_all(&mut capped(1), &two),
+        Err(ProtocolError::TooManyFragments(1))
+    );
+    assert_eq!(
+        decode_all(&mut capped(0), &masked(true, opcode::TEXT, b"a")),
+        Err(ProtocolError::TooManyFragments(0))
+    );
+    // Without a cap (the default of a bare codec), any number.
+    let mut many = masked(false, opcode::TEXT, b"");
+    for _ in 0..20_000 {
+        many.extend(masked(false, opcode::CONTINUATION, b""));
+    }
+    many.extend(masked(true, opcode::CONTINUATION, b"z"));
+    assert_eq!(
+        decode_all(&mut server(), &many),
+        Ok(vec![Message::text("z")])
+    );
+}
+
 // Fail-fast UTF-8.
 
 #[test]

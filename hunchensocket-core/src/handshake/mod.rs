@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use http::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
 use crate::Refusal;
@@ -132,7 +132,9 @@ impl Request {
     /// in `Upgrade`, no `upgrade` token in `Connection`, a `Sec-WebSocket-Key` that is not
     /// base64 of 16 bytes, an invalid hixie-76 key ([`hixie::key_part`]), only one of the two
     /// hixie-76 keys, a header used here that is repeated where one is expected, or that is
-    /// not UTF-8.
+    /// not UTF-8, or a body (a `Transfer-Encoding`, or a `Content-Length` other than 0; 8 is
+    /// allowed for hixie-76, whose key3 some clients send as a body): the bytes after the head
+    /// belong to the WebSocket, and a body would be read as frames.
     pub fn parse<B>(req: &http::Request<B>) -> Result<Request, Refusal> {
         if req.method() != Method::GET {
             return Err(Refusal::bad_request("WebSocket handshake must be GET"));
@@ -159,6 +161,9 @@ impl Request {
             .to_owned();
 
         let (version, keys) = detect(headers)?;
+        if has_body(headers, version) {
+            return Err(Refusal::bad_request("a WebSocket handshake has no body"));
+        }
         let origin = match version {
             // Firefox 6-10 and Chrome 14-15 sent Sec-WebSocket-Origin; non-browser clients
             // of that time sometimes sent Origin instead.
@@ -309,6 +314,20 @@ fn detect(headers: &HeaderMap) -> Result<(Version, Keys), Refusal> {
         (None, None) if headers.contains_key(SEC_WEBSOCKET_KEY) => Err(upgrade_required()),
         (None, None) => Ok((Version::Hixie75, Keys::None)),
     }
+}
+
+/// Whether the request announces a body other than hixie-76's 8-byte key3.
+fn has_body(headers: &HeaderMap, version: Version) -> bool {
+    let allowed: &[&[u8]] = if version == Version::Hixie76 {
+        &[b"0", b"8"]
+    } else {
+        &[b"0"]
+    };
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get_all(CONTENT_LENGTH)
+            .iter()
+            .any(|v| !allowed.contains(&v.as_bytes().trim_ascii()))
 }
 
 fn upgrade_required() -> Refusal {

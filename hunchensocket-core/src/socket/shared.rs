@@ -229,6 +229,7 @@ impl Shared {
 
     pub(super) fn queue(&self, msg: &Message) -> Result<()> {
         if let Message::Close(frame) = msg {
+            check_close_code(frame.as_ref())?;
             self.queue_close(frame.clone(), false);
             return Ok(());
         }
@@ -318,6 +319,15 @@ impl Shared {
             Some(CloseFrame::new(CloseCode::NORMAL, ""))
         };
         self.queue_close(frame, true);
+    }
+}
+
+/// Refuses a close code that may not go on the wire (1005, 1006, reserved codes), before
+/// anything is queued.
+pub(super) fn check_close_code(frame: Option<&CloseFrame>) -> Result<()> {
+    match frame {
+        Some(frame) if !frame.code.is_allowed_on_wire() => Err(Error::InvalidCloseCode(frame.code)),
+        _ => Ok(()),
     }
 }
 

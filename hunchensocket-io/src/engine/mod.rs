@@ -59,6 +59,12 @@ pub struct EngineConfig {
     pub ping_timeout: Duration,
     /// Largest polling POST body (and the figure announced to clients). Default 1 000 000.
     pub max_payload: usize,
+    /// How long a polling POST may take to deliver its whole body. Past it the client gets
+    /// `408 Request Timeout`, its connection is closed, and the session ends (its packets are
+    /// lost; reason [`CloseReason::TransportError`]): a body that stalls or trickles holds no
+    /// connection and no buffer for longer. Default 30 s (longer than a stalled client could
+    /// keep its session under the default heartbeat anyway).
+    pub post_timeout: Duration,
     /// How long a WebSocket may take to complete its upgrade. Default 10 s.
     pub upgrade_timeout: Duration,
     /// Outbound bytes a session may have waiting before the flow-control policy applies:
@@ -73,6 +79,39 @@ pub struct EngineConfig {
     pub websocket: bool,
     /// Limits of the WebSocket transport.
     pub ws: hunchensocket_core::Config,
+    /// Asked before each handshake (a request without a session id, over polling or
+    /// WebSocket), as engine.io's `allowRequest`: the place to check the origin, cookies or
+    /// the client's address. Default: none, every handshake is allowed.
+    pub allow_request: Option<AllowRequest>,
+}
+
+/// A check of each Engine.IO handshake request, given the request's head: `Ok(())` lets it
+/// through; `Err(message)` refuses it with `403 {"code":4,"message":message}` (`"Forbidden"`
+/// when the message is empty), before any session or WebSocket exists. The request's
+/// extensions hold the client's [`PeerAddr`] when the server knows it.
+#[derive(Clone)]
+pub struct AllowRequest(Arc<RequestCheck>);
+
+type RequestCheck = dyn Fn(&http::request::Parts) -> Result<(), String> + Send + Sync;
+
+impl AllowRequest {
+    /// Wraps a check.
+    pub fn new(
+        check: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        AllowRequest(Arc::new(check))
+    }
+
+    /// Runs the check.
+    pub fn check(&self, parts: &http::request::Parts) -> Result<(), String> {
+        (self.0)(parts)
+    }
+}
+
+impl std::fmt::Debug for AllowRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AllowRequest(..)")
+    }
 }
 
 impl Default for EngineConfig {
@@ -82,12 +121,14 @@ impl Default for EngineConfig {
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             max_payload: 1_000_000,
+            post_timeout: Duration::from_secs(30),
             upgrade_timeout: Duration::from_secs(10),
             max_buffer: 1 << 20,
             cors: Cors::default(),
             polling: true,
             websocket: true,
             ws: hunchensocket_core::Config::default().with_max_message_size(1_000_000),
+            allow_request: None,
         }
     }
 }
@@ -114,6 +155,21 @@ impl EngineConfig {
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
         self.ws.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`EngineConfig::post_timeout`].
+    pub fn with_post_timeout(mut self, timeout: Duration) -> Self {
+        self.post_timeout = timeout;
+        self
+    }
+
+    /// Sets [`EngineConfig::allow_request`].
+    pub fn with_allow_request(
+        mut self,
+        check: impl Fn(&http::request::Parts) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.allow_request = Some(AllowRequest::new(check));
         self
     }
 
@@ -350,6 +406,17 @@ impl<H: Handler> Engine<H> {
             },
             None => None,
         };
+        // A handshake: the application may refuse it.
+        let mut req = req;
+        if let (None, Some(allow)) = (&session, &inner.config.allow_request) {
+            if req.method() == Method::GET {
+                let (parts, body) = req.into_parts();
+                if let Err(message) = allow.check(&parts) {
+                    return error_with(EngineError::Forbidden, &message);
+                }
+                req = http::Request::from_parts(parts, body);
+            }
+        }
         if upgrade {
             return self.upgrade(req, session).await;
         }
@@ -389,17 +456,22 @@ impl<H: Handler> Engine<H> {
         B::Error: Into<hunchensocket_core::BoxError>,
     {
         let info = handshake_info(&req);
+        // A WebSocket for a session that has one already, or is getting one: as the reference
+        // server does (engine.io's `onWebSocket`), its handshake completes and the server then
+        // closes it; the session is not touched.
+        let mut surplus = false;
         if let Some(session) = &session {
             let mut st = session.lock();
             if st.upgrading || !matches!(st.transport, Transport::Polling) || st.closed.is_some() {
-                return error(EngineError::BadRequest);
+                surplus = true;
+            } else {
+                st.upgrading = true;
             }
-            st.upgrading = true;
         }
         let (upgrade, _parts) = match Upgrade::from_request(req, &self.inner.config.ws).await {
             Ok(pair) => pair,
             Err(refusal) => {
-                if let Some(s) = &session {
+                if let Some(s) = session.as_ref().filter(|_| !surplus) {
                     s.lock().upgrading = false;
                 }
                 return hunchensocket_core::handshake::refusal_response(&refusal).map(|b| {
@@ -410,6 +482,10 @@ impl<H: Handler> Engine<H> {
             }
         };
         let (response, pending) = upgrade.into_response();
+        if surplus {
+            tokio::spawn(websocket::refuse(pending));
+            return response.map(|()| empty());
+        }
         let engine = self.clone();
         tokio::spawn(async move {
             match session {
@@ -572,16 +648,22 @@ pub(crate) fn text_response(text: String) -> Response<Body> {
 }
 
 pub(crate) fn error(kind: EngineError) -> Response<Body> {
+    error_with(kind, "")
+}
+
+/// An error response with `message` (the code's own message when empty).
+fn error_with(kind: EngineError, message: &str) -> Response<Body> {
     let status = if kind == EngineError::Forbidden {
         StatusCode::FORBIDDEN
     } else {
         StatusCode::BAD_REQUEST
     };
-    let json = format!(
-        r#"{{"code":{},"message":"{}"}}"#,
-        kind as u8,
+    let message = if message.is_empty() {
         kind.message()
-    );
+    } else {
+        message
+    };
+    let json = serde_json::json!({ "code": kind as u8, "message": message }).to_string();
     let mut res = Response::new(body(json));
     *res.status_mut() = status;
     res.headers_mut().insert(

@@ -72,7 +72,8 @@ pub(crate) async fn poll<D: Send + Sync + 'static>(session: &Arc<Session<D>>) ->
     text_response(packet::encode_payload(&packets))
 }
 
-/// A POST: reads a payload (at most `max_payload` bytes) and hands its packets to the session.
+/// A POST: reads a payload (at most `max_payload` bytes, within `post_timeout`) and hands its
+/// packets to the session.
 pub(crate) async fn post<H: Handler, B>(
     engine: &EngineInner<H>,
     session: &Arc<Session<H::Data>>,
@@ -96,7 +97,17 @@ where
         post: true,
     };
     let limited = http_body_util::Limited::new(incoming, engine.config.max_payload);
-    let bytes = match limited.collect().await {
+    let Ok(collected) = tokio::time::timeout(engine.config.post_timeout, limited.collect()).await
+    else {
+        // A body that stalls or trickles: its packets are lost, and so is the session.
+        session.close(CloseReason::TransportError);
+        let mut res = Response::new(body("request timeout"));
+        *res.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    };
+    let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             let too_large = e

@@ -89,23 +89,29 @@ impl HandshakeInfo {
     }
 }
 
+/// Decodes a query value: `+` is a space, `%` and two hex digits a byte; any other `%` stays
+/// as it is. Bytes that are not UTF-8 become U+FFFD.
 pub(crate) fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        // Digits only: `u8::from_str_radix` would also take a sign (`%+1`).
+        char::from(b).to_digit(16).map(|d| d as u8)
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' => match (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push((high << 4) | low);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -146,6 +152,8 @@ pub struct Session<D> {
     info: HandshakeInfo,
     max_buffer: usize,
     pub(crate) engine: Weak<dyn SessionOwner<D>>,
+    /// The runtime the session was made on, for work started from a thread without one.
+    runtime: Option<tokio::runtime::Handle>,
     data: D,
 }
 
@@ -199,7 +207,20 @@ impl<D: Send + Sync + 'static> Session<D> {
             info,
             max_buffer,
             engine,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             data,
+        }
+    }
+
+    /// Runs `task` on the current runtime or, called from a thread without one (a plain
+    /// `std::thread`), on the runtime the session was made on; never panics for want of one.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(task)),
+            Err(_) => match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(task)),
+                None => tracing::warn!(sid = %self.id, "no tokio runtime to run a task on"),
+            },
         }
     }
 
@@ -346,7 +367,8 @@ impl<D: Send + Sync + 'static> Session<D> {
     }
 
     /// Ends the session: the client is told (a close packet to a waiting or next poll, a close
-    /// frame on a WebSocket) and the application's close handler runs once.
+    /// frame on a WebSocket) and the application's close handler runs once. Callable from any
+    /// thread, with or without a tokio runtime.
     pub fn close(self: &Arc<Self>, reason: CloseReason) {
         let mut st = self.lock();
         if st.closed.is_some() {
@@ -360,7 +382,9 @@ impl<D: Send + Sync + 'static> Session<D> {
                 CloseCode::NORMAL
             };
             let sender = sender.downgrade();
-            tokio::spawn(async move { sender.close(code, "") });
+            self.spawn(async move {
+                let _ = sender.close(code, "");
+            });
         }
         drop(st);
         self.poll_wake.notify_one();
@@ -509,6 +533,26 @@ mod tests {
         assert_eq!(info.query("name").as_deref(), Some("a b c"));
         assert_eq!(info.query("flag").as_deref(), Some(""));
         assert_eq!(info.query("nope"), None);
+    }
+
+    #[test]
+    fn percent_decoding_takes_two_hex_digits_only() {
+        assert_eq!(percent_decode("a%20b%2Bc%2b+d"), "a b+c+ d");
+        assert_eq!(percent_decode("%e2%82%AC"), "€");
+        // Not two hex digits: the `%` stays as it is (a sign is not a digit).
+        for kept in ["%+1", "%-1", "% 1", "%1", "%", "%zz", "%1g", "100%"] {
+            assert_eq!(
+                percent_decode(kept),
+                kept.replace('+', " "),
+                "{kept:?} is not an escape"
+            );
+        }
+        assert_eq!(percent_decode("%+10"), "% 10");
+        // A multi-byte character after the `%` is not split.
+        assert_eq!(percent_decode("%é1"), "%é1");
+        assert_eq!(percent_decode("%1é"), "%1é");
+        // Bytes that are not UTF-8 become U+FFFD.
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
     }
 
     #[test]

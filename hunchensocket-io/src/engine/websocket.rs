@@ -39,6 +39,20 @@ pub(crate) async fn open<H: Handler>(
     read_loop(&engine, &session, reader, true).await;
 }
 
+/// A WebSocket that is not wanted (its session has one already): closed as soon as it opens,
+/// with a close frame without a code (what `ws` sends for `websocket.close()`), waiting at most
+/// the close timeout for the client's answer.
+pub(crate) async fn refuse(pending: PendingSocket) {
+    let Ok(ws) = pending.open().await else {
+        return;
+    };
+    let (mut reader, sender) = ws.split();
+    if sender.send_now(Message::Close(None)).is_err() {
+        return;
+    }
+    while let Some(Ok(_)) = reader.recv().await {}
+}
+
 /// A polling session moving to a WebSocket. The session was marked `upgrading` when the
 /// request was accepted; whatever happens, that mark is cleared here.
 pub(crate) async fn upgrade<H: Handler>(

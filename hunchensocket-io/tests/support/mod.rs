@@ -176,7 +176,13 @@ impl PollingClient {
         client
     }
 
-    fn path(&self) -> String {
+    /// The session id.
+    pub fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    /// The path and query of this session's polling requests.
+    pub fn path(&self) -> String {
         format!("/socket.io/?EIO=4&transport=polling&sid={}", self.sid)
     }
 
@@ -198,4 +204,56 @@ pub fn b64(bytes: &[u8]) -> String {
         "b{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
     )
+}
+
+/// The headers of an RFC 6455 upgrade request, each ending in CRLF.
+pub const UPGRADE_HEADERS: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+/// Sends `request` (the raw bytes of a head and any body) on a fresh connection and reads the
+/// response head byte by byte, so that nothing after it is consumed. Gives back the status
+/// (`None` when the connection closed first), the head, and the connection.
+pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> (Option<u16>, String, TcpStream) {
+    tokio::time::timeout(WAIT, async {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(request).await.expect("write request");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            match s.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
+        (status, head, s)
+    })
+    .await
+    .expect("an answer in time")
+}
+
+/// Reads the rest of a response whose head was read: up to the end of the connection (the
+/// server closes it) or `len` bytes, whichever comes first.
+pub async fn read_body(s: &mut TcpStream, len: usize) -> String {
+    let mut body = vec![0u8; len];
+    let mut got = 0;
+    tokio::time::timeout(WAIT, async {
+        while got < len {
+            match s.read(&mut body[got..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await
+    .expect("a body in time");
+    String::from_utf8_lossy(&body[..got]).into_owned()
+}
+
+/// The Engine.IO error code of a `{"code":N,"message":"..."}` body.
+pub fn error_code(body: &str) -> u64 {
+    let json: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not an error body: {body:?}"));
+    json["code"].as_u64().expect("a code")
 }
