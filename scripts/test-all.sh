@@ -23,6 +23,9 @@
 #  9. bench-smoke: `cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke`
 #     (the benchmark harness against every server it compares, in seconds, asserting only that
 #     each step ran and moved messages; `npm ci` in bench/node first when its lockfile changed)
+# 10. soak-30s: `cargo run --release --manifest-path bench/Cargo.toml -- soak --seconds 30
+#     --rss-advisory` (10 000 sessions for 30 s: acked events, room broadcasts, 1 %/s reconnects;
+#     nothing lost or duplicated, heap flat, back to baseline; see bench/README.md "Soak")
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
 #
@@ -36,7 +39,7 @@
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
 #                             js-client cluster-js cluster-faults cluster-streams browser-chat
-#                             browser-chat-cluster bench-smoke)
+#                             browser-chat-cluster bench-smoke soak-30s)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -53,6 +56,8 @@ if [[ ${SKIP_CARGO_TEST:-0} != 1 ]]; then
 fi
 
 ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults cluster-streams browser-chat browser-chat-cluster bench-smoke)
+# The reliability campaign's peers.
+ALL_PEERS+=(soak-30s)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, Socket.IO peers (they start the conformance server themselves),
 # browser peers (they start the chat example themselves), and the benchmark smoke run (it
@@ -66,6 +71,7 @@ for peer in "${PEER_LIST[@]}"; do
         socketio-* | js-client | cluster-*) IO_PEERS+=("$peer") ;;
         browser-*) BROWSER_PEERS+=("$peer") ;;
         bench-*) BENCH_PEERS+=("$peer") ;;
+        soak-*) BENCH_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
 done
@@ -237,6 +243,11 @@ for peer in "${BENCH_PEERS[@]}"; do
         # The limit covers the first release build of bench/ (minutes); the run takes seconds.
         bench-smoke) run_peer bench-smoke 1200 \
             cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke ;;
+        # 10 000 sessions fit: they connect in about 2 s here and the run ends in about 40 s.
+        # RSS growth is advisory: glibc keeps freed memory under connection churn (about 6 %
+        # in 30 s); the heap-in-use check is the leak check (bench/README.md, "Soak").
+        soak-30s) run_peer soak-30s 1200 \
+            cargo run --release --manifest-path bench/Cargo.toml -- soak --seconds 30 --rss-advisory ;;
         *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
     esac
 done

@@ -9,12 +9,21 @@
 //! drives it from this process (one thread, pinned to CPU 1), reads the server's CPU time and
 //! RSS from /proc, and writes `target/bench/results.json` and `target/bench/ratios.svg`. The
 //! cluster workload starts a redis-server (CPU 1) and two servers (both on CPU 0) on it.
-//! See bench/README.md.
+//!
+//! ```text
+//! cargo run --release --manifest-path bench/Cargo.toml -- soak [--seconds 600] [--sessions 10000] ...
+//! ```
+//!
+//! runs our Socket.IO server (`serve-soak`) for minutes under acked events, room broadcasts and
+//! clients that leave and come back, and checks that nothing is lost or duplicated, that its heap
+//! and RSS stay flat and that it returns to its baseline (`target/bench/soak-results.json`,
+//! `soak-rss.svg`). See bench/README.md.
 
 mod client;
 mod procs;
 mod report;
 mod servers;
+mod soak;
 mod workloads;
 
 use std::collections::BTreeMap;
@@ -28,8 +37,10 @@ use workloads::{Metrics, Timing};
 const USAGE: &str = "usage:
   hunchensocket-bench compare [--quick|--smoke] [--only WORKLOAD,...] [--peers PEER,...] [--extra]
   hunchensocket-bench serve-KIND [--workers N] [--redis URL]
-      (KIND: io, echo, sioxide, fws; 0 workers = current_thread; --redis: io and sioxide)
-  hunchensocket-bench list";
+      (KIND: io, echo, sioxide, fws, soak; 0 workers = current_thread; --redis: io and sioxide)
+  hunchensocket-bench list
+  hunchensocket-bench soak [--seconds 600] [--sessions 10000] [--rooms 100] [--ack-rate 5000]
+      [--bcast-rate 100] [--churn 1] [--seed 1] [--out DIR] [--rss-advisory]";
 
 /// How thorough a comparison is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -514,6 +525,12 @@ fn serve(kind: &str, args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
+    if kind == "soak" {
+        if redis.is_some() {
+            return Err("serve-soak takes no --redis".into());
+        }
+        return soak::serve(workers);
+    }
     servers::serve(kind, workers, redis)
 }
 
@@ -521,6 +538,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("compare") => compare(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("list") => {
             for w in all_workloads() {
                 println!("{:<17} {}", w.name, w.about);

@@ -188,7 +188,7 @@ pub fn markdown(results: &Results, machine: &str, mode: &str, runs: usize) -> St
     s
 }
 
-fn xml_escape(s: &str) -> String {
+pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
