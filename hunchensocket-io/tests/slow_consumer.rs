@@ -16,7 +16,14 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_bounded_then_dropped() {
-    let io = SocketIo::builder().max_buffer(LIMIT).build();
+    // Flow control alone is under test: the write timeout (a peer that reads nothing for that
+    // long is dropped) must not end the client first on a slow machine.
+    let mut config = hunchensocket_io::IoConfig::default();
+    config.engine.ws = config
+        .engine
+        .ws
+        .with_write_timeout(Duration::from_secs(600));
+    let io = SocketIo::builder().config(config).max_buffer(LIMIT).build();
     let (sockets_tx, mut sockets) = mpsc::unbounded_channel::<Socket>();
     let (reasons_tx, mut reasons) = mpsc::unbounded_channel::<DisconnectReason>();
     io.ns("/", move |socket: Socket| {

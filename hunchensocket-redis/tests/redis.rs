@@ -85,8 +85,13 @@ struct Recorder {
 
 impl Local for Recorder {
     fn emit(&self, sids: &[SocketId], packet: &BroadcastPacket, _volatile: bool) {
-        while self.stalled.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(5));
+        if self.stalled.load(Ordering::Acquire) {
+            // Stalls the adapter's task only: the runtime moves this worker's other tasks away.
+            tokio::task::block_in_place(|| {
+                while self.stalled.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
         }
         self.emitted
             .lock()

@@ -254,6 +254,18 @@ for (const [clientName, lib] of Object.entries(CLIENTS)) {
                 assert.equal(socket.id, undefined);
             });
 
+            it("the server disconnects the socket → 'io server disconnect', and no reconnection", async () => {
+                // Reconnection on: a server disconnect must still not bring the socket back.
+                const socket = await connected(client("/", { reconnection: true }));
+                const room = `kick-${Math.random().toString(36).slice(2)}`;
+                assert.equal(await socket.emitWithAck("join", room), "ok");
+                const gone = next(socket, "disconnect");
+                socket.emit("disconnect-room", room);
+                assert.deepEqual((await gone).slice(0, 1), ["io server disconnect"]);
+                assert.equal(socket.connected, false);
+                assert.equal(socket.active, false, "not reconnecting");
+            });
+
             it("reconnects by itself after a server restart; emits made meanwhile are delivered", async () => {
                 const socket = await connect("/", {
                     reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200, auth: { again: 1 },

@@ -269,11 +269,46 @@ pub(crate) struct EngineInner<H: Handler> {
 
 impl<H: Handler> SessionOwner<H::Data> for EngineInner<H> {
     fn closed(&self, session: &Arc<Session<H::Data>>, reason: CloseReason) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(session.id());
+        // The server ended a polling session while no GET waited: what it queued last (a
+        // DISCONNECT, say) and the close packet go to the client's next GET, as engine.io
+        // does, so the session stays findable until then (at most a heartbeat).
+        let linger = {
+            let st = session.lock();
+            matches!(st.transport, Transport::Polling)
+                && !st.upgrading
+                && reason.delivered_on_next_poll()
+        };
+        if linger {
+            if let Some(me) = self.me.upgrade() {
+                let lingering = session.clone();
+                let grace = self.config.ping_interval + self.config.ping_timeout;
+                let spawned = tokio::runtime::Handle::try_current().map(|rt| {
+                    rt.spawn(async move {
+                        tokio::time::sleep(grace).await;
+                        me.forget(&lingering);
+                    })
+                });
+                if spawned.is_err() {
+                    self.forget(session);
+                }
+            }
+        } else {
+            self.forget(session);
+        }
         self.handler.on_close(session, reason);
+    }
+}
+
+impl<H: Handler> EngineInner<H> {
+    /// Takes `session` out of the table (if it is still the one under its id).
+    fn forget(&self, session: &Arc<Session<H::Data>>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions
+            .get(session.id())
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(session.id());
+        }
     }
 }
 
@@ -429,7 +464,13 @@ impl<H: Handler> Engine<H> {
                     return error(EngineError::BadRequest);
                 }
                 match *req.method() {
-                    Method::GET => polling::poll(&session).await,
+                    Method::GET => {
+                        let (answer, ended) = polling::poll(&session).await;
+                        if ended {
+                            inner.forget(&session);
+                        }
+                        answer
+                    }
                     Method::POST => polling::post(inner, &session, req.into_body()).await,
                     _ => error(EngineError::BadRequest),
                 }

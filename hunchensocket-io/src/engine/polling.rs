@@ -28,15 +28,18 @@ impl<D: Send + Sync + 'static> Drop for InProgress<'_, D> {
     }
 }
 
-/// A GET: answers with the queued packets, waiting for some if there are none.
-pub(crate) async fn poll<D: Send + Sync + 'static>(session: &Arc<Session<D>>) -> Response<Body> {
+/// A GET: answers with the queued packets, waiting for some if there are none; says whether
+/// the answer ended the session (it carried the close packet).
+pub(crate) async fn poll<D: Send + Sync + 'static>(
+    session: &Arc<Session<D>>,
+) -> (Response<Body>, bool) {
     {
         let mut st = session.lock();
         if st.polling {
             drop(st);
             // Two GETs at once: the client is broken; so is the session.
             session.close(CloseReason::BadRequest);
-            return error(EngineError::BadRequest);
+            return (error(EngineError::BadRequest), true);
         }
         st.polling = true;
     }
@@ -53,7 +56,10 @@ pub(crate) async fn poll<D: Send + Sync + 'static>(session: &Arc<Session<D>>) ->
             let upgraded = !matches!(st.transport, Transport::Polling);
             if st.upgrading || upgraded {
                 // A WebSocket is taking over: release this poll; queued packets go over it.
-                return text_response(packet::encode_payload(&[Packet::Noop]));
+                return (
+                    text_response(packet::encode_payload(&[Packet::Noop])),
+                    false,
+                );
             }
             if st.closed.is_some() || !st.queue.is_empty() {
                 break;
@@ -62,14 +68,24 @@ pub(crate) async fn poll<D: Send + Sync + 'static>(session: &Arc<Session<D>>) ->
         notified.await;
     }
     let mut packets = session.drain();
-    match session.lock().closed {
+    let ended = match session.lock().closed {
         // The client closed the session itself: its waiting poll is just released.
-        Some(CloseReason::TransportClose) if packets.is_empty() => packets.push(Packet::Noop),
-        Some(CloseReason::TransportClose) | None => {}
-        // The server ended it: tell the client.
-        Some(_) => packets.push(Packet::Close),
-    }
-    text_response(packet::encode_payload(&packets))
+        Some(CloseReason::TransportClose) => {
+            if packets.is_empty() {
+                packets.push(Packet::Noop);
+            }
+            true
+        }
+        None => false,
+        // The server ended it: tell the client, once what it sent last is delivered (clients
+        // handle a close in the same payload before its messages, as engine.io never sends).
+        Some(reason) if reason.delivered_on_next_poll() && !packets.is_empty() => false,
+        Some(_) => {
+            packets.push(Packet::Close);
+            true
+        }
+    };
+    (text_response(packet::encode_payload(&packets)), ended)
 }
 
 /// A POST: reads a payload (at most `max_payload` bytes, within `post_timeout`) and hands its

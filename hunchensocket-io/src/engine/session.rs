@@ -38,6 +38,12 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Whether a polling client still gets what was queued, then the close packet, on its
+    /// next polls (the server ended the session on purpose).
+    pub(crate) fn delivered_on_next_poll(self) -> bool {
+        matches!(self, CloseReason::ServerClose | CloseReason::ServerShutdown)
+    }
+
     /// The reason as Socket.IO names it (`"transport close"`, `"ping timeout"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
