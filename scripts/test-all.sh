@@ -238,15 +238,18 @@ fi
 
 # The benchmark harness (bench/, its own cargo workspace) in smoke mode; setup.sh installed its
 # Node peer's packages (bench/node).
+# bench/ builds into the main target directory: the crates it shares with the workspace
+# (tokio, hyper, ours) are built once for both.
+export BENCH_TARGET_DIR=$ROOT/target
 for peer in "${BENCH_PEERS[@]}"; do
     case $peer in
         # The limit covers the first release build of bench/ (minutes); the run takes seconds.
-        bench-smoke) run_peer bench-smoke 1200 \
+        bench-smoke) run_peer bench-smoke 1200 env CARGO_TARGET_DIR="$BENCH_TARGET_DIR" \
             cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke ;;
         # 10 000 sessions fit: they connect in about 2 s here and the run ends in about 40 s.
         # RSS growth is advisory: glibc keeps freed memory under connection churn (about 6 %
         # in 30 s); the heap-in-use check is the leak check (bench/README.md, "Soak").
-        soak-30s) run_peer soak-30s 1200 \
+        soak-30s) run_peer soak-30s 1200 env CARGO_TARGET_DIR="$BENCH_TARGET_DIR" \
             cargo run --release --manifest-path bench/Cargo.toml -- soak --seconds 30 --rss-advisory ;;
         *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
     esac
