@@ -12,6 +12,8 @@
 #   bench/node/node_modules/     : `npm ci` from bench/node/package-lock.json (socket.io, for the benchmark)
 #   tests/cluster/node_modules/  : `npm ci` from tests/cluster/package-lock.json (socket.io, the Redis
 #                                  adapter and emitter, node-redis, socket.io-client, notepack.io)
+#   tests/netem/node_modules/    : `npm ci` from tests/netem/package-lock.json (socket.io-client);
+#                                  the netem test also needs iproute2 (ip, tc), in the apt list
 #   .venv-autobahn/ : Python 2.7 venv with Autobahn|Testsuite (wstest)
 #
 # Environment:
@@ -44,6 +46,8 @@ PY3=${PY3:-python3}
 
 # ---------------------------------------------------------------- Debian packages
 APT_PKGS=(libprotocol-websocket-perl openssl redis-server redis-tools)
+# The netem test makes network namespaces, veth pairs and qdiscs with ip and tc.
+APT_PKGS+=(iproute2)
 # Debian's own python3 cannot make venvs without python3-venv (no ensurepip).
 if ! "$PY3" -c 'import ensurepip' 2>/dev/null; then APT_PKGS+=(python3-venv); fi
 # node --test and the socket.io-client peer; keep a node that is already there (any packaging).
@@ -108,6 +112,8 @@ npm_ci js-client 'require("esbuild"); require("typescript"); require("socket.io-
 npm_ci bench/node 'require("socket.io"); require("@socket.io/redis-adapter")' "socket.io, redis adapter"
 # The Redis fleet tests: Node socket.io nodes with @socket.io/redis-adapter, the emitter, node-redis.
 npm_ci tests/cluster 'require("socket.io"); require("@socket.io/redis-adapter")' "socket.io fleet"
+# The netem test's clients (socket.io-client, run inside network namespaces).
+npm_ci tests/netem 'require("socket.io-client")' "socket.io-client"
 
 # ---------------------------------------------------------------- Python 2.7 venv for Autobahn
 REQ27=tests/peers/autobahn/requirements-py27.txt

@@ -23,7 +23,11 @@
 #  9. bench-smoke: `cargo run --release --manifest-path bench/Cargo.toml -- compare --smoke`
 #     (the benchmark harness against every server it compares, in seconds, asserting only that
 #     each step ran and moved messages; `npm ci` in bench/node first when its lockfile changed)
-# 10. soak-30s: `cargo run --release --manifest-path bench/Cargo.toml -- soak --seconds 30
+# 10. netem (a Socket.IO peer: tests/netem/netem.test.mjs, node --test): network faults between
+#     socket.io-client and target/release/conformance in network namespaces of the test's own
+#     (delay, loss and reordering; a partition; a client that vanishes without a FIN; a slow
+#     consumer); it skips where `ip netns add` is refused (not root)
+# 11. soak-30s: `cargo run --release --manifest-path bench/Cargo.toml -- soak --seconds 30
 #     --rss-advisory` (10 000 sessions for 30 s: acked events, room broadcasts, 1 %/s reconnects;
 #     nothing lost or duplicated, heap flat, back to baseline; see bench/README.md "Soak")
 #
@@ -39,7 +43,7 @@
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
 #                             js-client cluster-js cluster-faults cluster-streams browser-chat
-#                             browser-chat-cluster bench-smoke soak-30s)
+#                             browser-chat-cluster bench-smoke netem soak-30s)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,7 +61,7 @@ fi
 
 ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults cluster-streams browser-chat browser-chat-cluster bench-smoke)
 # The reliability campaign's peers.
-ALL_PEERS+=(soak-30s)
+ALL_PEERS+=(netem soak-30s)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, Socket.IO peers (they start the conformance server themselves),
 # browser peers (they start the chat example themselves), and the benchmark smoke run (it
@@ -72,6 +76,7 @@ for peer in "${PEER_LIST[@]}"; do
         browser-*) BROWSER_PEERS+=("$peer") ;;
         bench-*) BENCH_PEERS+=("$peer") ;;
         soak-*) BENCH_PEERS+=("$peer") ;;
+        netem) IO_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
 done
@@ -201,6 +206,8 @@ else
                 node --test --test-reporter=spec tests/cluster/faults.test.mjs ;;
             cluster-streams) run_peer cluster-streams 180 env CONFORMANCE_BIN="$CONFORMANCE" \
                 node --test --test-reporter=spec tests/cluster/streams.test.mjs ;;
+            netem) run_peer netem 180 env CONFORMANCE_BIN="$CONFORMANCE" \
+                node --test --test-reporter=spec tests/netem/netem.test.mjs ;;
             *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
         esac
     done
