@@ -54,6 +54,8 @@ pub(super) struct Tally {
     pub(super) connect_failures: AtomicU64,
     /// Sessions connected and in their room right now.
     pub(super) joined: AtomicU64,
+    /// Sessions that have joined their room at least once (the ramp is over at all of them).
+    pub(super) ever_joined: AtomicU64,
 }
 
 /// What the session tasks share.
@@ -124,7 +126,9 @@ impl Member {
             _ => {}
         }
         let expected = self.last.map_or(self.from, |l| (l + 1).max(self.from));
-        tally.tick_gaps.fetch_add(n.saturating_sub(expected), Relaxed);
+        tally
+            .tick_gaps
+            .fetch_add(n.saturating_sub(expected), Relaxed);
         self.last = Some(n);
     }
 
@@ -179,6 +183,7 @@ pub(super) async fn session(i: usize, shared: Arc<Shared>, mut phase: watch::Rec
     // (ack id, number, sent at)
     let mut pending: Vec<(u64, u64, Instant)> = Vec::new();
     let mut mode = *phase.borrow_and_update();
+    let mut first = true;
     loop {
         if mode == Phase::Leave {
             return;
@@ -198,8 +203,12 @@ pub(super) async fn session(i: usize, shared: Arc<Shared>, mut phase: watch::Rec
             last: None,
         };
         tally.joined.fetch_add(1, Relaxed);
-        let first = tokio::time::Instant::now() + period.mul_f64(rng.unit());
-        let mut tick = tokio::time::interval_at(first, period);
+        if first {
+            tally.ever_joined.fetch_add(1, Relaxed);
+            first = false;
+        }
+        let start = tokio::time::Instant::now() + period.mul_f64(rng.unit());
+        let mut tick = tokio::time::interval_at(start, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stay = Duration::from_secs_f64(rng.exp(stay_mean).min(1e7));
         let leave = tokio::time::sleep(stay);
@@ -287,7 +296,11 @@ pub(super) async fn session(i: usize, shared: Arc<Shared>, mut phase: watch::Rec
 
 /// The control session: not in any room, it asks for the room broadcasts (round robin) while
 /// the run is on.
-pub(super) async fn control(mut conn: Conn, shared: Arc<Shared>, mut phase: watch::Receiver<Phase>) {
+pub(super) async fn control(
+    mut conn: Conn,
+    shared: Arc<Shared>,
+    mut phase: watch::Receiver<Phase>,
+) {
     let plan = &shared.plan;
     let mut tick = if plan.bcast_rate > 0.0 {
         tokio::time::interval(Duration::from_secs_f64(1.0 / plan.bcast_rate))

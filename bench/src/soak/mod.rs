@@ -1,12 +1,13 @@
-//! The soak run: hunchensocket-io (`serve-soak`: the bench events plus `stats`) under a steady
-//! mixed load for minutes: acked events, room broadcasts, and clients that leave and come back.
-//! Every ack and every broadcast is accounted for, the server's RSS is sampled each second, and
-//! once everyone has left its connections, sockets, rooms and tokio tasks must be back at their
-//! baseline. See bench/README.md, "Soak".
+//! The soak run: hunchensocket-io (`serve-soak`: the bench events plus the admin events `stats`
+//! and `trim`) under a steady mixed load for minutes: acked events, room broadcasts, and clients
+//! that leave and come back. Every ack and every broadcast is accounted for, the server's RSS and
+//! heap in use are sampled each second and must stay flat after the warm-up, and once everyone
+//! has left its connections, sockets, rooms and tokio tasks must be back at their baseline. See
+//! bench/README.md, "Soak".
 //!
 //! ```text
 //! hunchensocket-bench soak [--seconds 600] [--sessions 10000] [--rooms 100] [--ack-rate 5000]
-//!     [--bcast-rate 100] [--churn 1] [--seed 1] [--out DIR]
+//!     [--bcast-rate 100] [--churn 1] [--seed 1] [--out DIR] [--rss-advisory]
 //! ```
 
 mod load;
@@ -28,7 +29,8 @@ use load::{Admin, Phase, Shared, Stats, Tally, control, session};
 use output::{print_line, rss_svg};
 pub use server::serve;
 
-pub const USAGE: &str = "hunchensocket-bench soak [--seconds 600] [--sessions 10000] [--rooms 100] \
+pub const USAGE: &str =
+    "hunchensocket-bench soak [--seconds 600] [--sessions 10000] [--rooms 100] \
 [--ack-rate 5000] [--bcast-rate 100] [--churn 1] [--seed 1] [--out DIR] [--rss-advisory]
       (rates per second over all sessions; --churn: percent of sessions that leave and come back
        each second; DIR: where soak-results.json and soak-rss.svg go, default target/bench;
@@ -308,12 +310,12 @@ async fn drive(plan: &Plan, server: &Server) -> Result<Outcome, String> {
         .map(|i| tokio::spawn(session(i, shared.clone(), phase_rx.clone())))
         .collect();
     let ramp_deadline = ramp_start + Duration::from_secs(120);
-    while (shared.tally.joined.load(Relaxed) as usize) < plan.sessions {
+    while (shared.tally.ever_joined.load(Relaxed) as usize) < plan.sessions {
         if Instant::now() > ramp_deadline {
             let _ = phase_tx.send(Phase::Leave);
             return Err(format!(
                 "only {} of {} sessions connected within 120 s",
-                shared.tally.joined.load(Relaxed),
+                shared.tally.ever_joined.load(Relaxed),
                 plan.sessions
             ));
         }
@@ -355,18 +357,13 @@ async fn drive(plan: &Plan, server: &Server) -> Result<Outcome, String> {
     let _ = phase_tx.send(Phase::Drain);
     let drain_start = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    while shared.tally.inflight.load(Relaxed) > 0
-        && drain_start.elapsed() < Duration::from_secs(10)
+    while shared.tally.inflight.load(Relaxed) > 0 && drain_start.elapsed() < Duration::from_secs(10)
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let drain_s = drain_start.elapsed().as_secs_f64();
     let st = admin.stats().await?;
-    samples.push(sample(
-        st,
-        t0.elapsed().as_secs_f64(),
-        Phase::Drain,
-    ));
+    samples.push(sample(st, t0.elapsed().as_secs_f64(), Phase::Drain));
 
     // Everyone leaves; the server must come back to its baseline.
     let _ = phase_tx.send(Phase::Leave);
@@ -439,7 +436,10 @@ async fn drive(plan: &Plan, server: &Server) -> Result<Outcome, String> {
     let sent = load(&tally.sent);
     let accounted = load(&tally.acked) + load(&tally.failed_on_leave) + lost + wrong;
     let (tdup, tgap) = (load(&tally.tick_duplicates), load(&tally.tick_gaps));
-    let (unexpected, cfail) = (load(&tally.unexpected_closes), load(&tally.connect_failures));
+    let (unexpected, cfail) = (
+        load(&tally.unexpected_closes),
+        load(&tally.connect_failures),
+    );
     let checks = vec![
         Check {
             name: "acks: none lost, duplicated or wrong",
@@ -547,4 +547,3 @@ async fn drive(plan: &Plan, server: &Server) -> Result<Outcome, String> {
         checks,
     })
 }
-

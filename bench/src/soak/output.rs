@@ -47,7 +47,7 @@ impl Outcome {
             .step_by(step)
             .map(|t| (t, mib(self.samples[t as usize].stats.rss)))
             .collect();
-        if plan.seconds % step as u64 != 0 {
+        if !plan.seconds.is_multiple_of(step as u64) {
             out.push((
                 plan.seconds,
                 mib(self.samples[plan.seconds as usize].stats.rss),
@@ -220,6 +220,9 @@ impl Outcome {
     }
 }
 
+/// A curve of the chart: its label, colour, and value of each sample.
+type Line = (&'static str, &'static str, fn(&Stats) -> u64);
+
 /// The RSS over the run, one point a second: the warm-up, the ±5 % band around the RSS at its
 /// end, and the leave phase marked.
 pub(super) fn rss_svg(plan: &Plan, o: &Outcome) -> String {
@@ -315,7 +318,7 @@ pub(super) fn rss_svg(plan: &Plan, o: &Outcome) -> String {
         top + 24.0
     );
     // RSS, and (glibc) what the allocator has handed out: the gap is free memory it keeps.
-    let lines: [(&str, &str, fn(&Stats) -> u64); 2] = [
+    let lines: [Line; 2] = [
         ("RSS", "#1f77b4", |st| st.rss),
         ("heap in use (mallinfo2)", "#ff7f0e", |st| st.heap),
     ];
