@@ -189,13 +189,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             format!("it died; see {}", log.display()),
         ));
     }
-    let json = outcome.json(&plan, &machine);
     let json_path = plan.out.join("soak-results.json");
-    std::fs::write(
-        &json_path,
-        serde_json::to_string_pretty(&json).unwrap_or_default() + "\n",
-    )
-    .map_err(|e| format!("{}: {e}", json_path.display()))?;
+    std::fs::write(&json_path, outcome.json_text(&plan, &machine))
+        .map_err(|e| format!("{}: {e}", json_path.display()))?;
     let svg_path = plan.out.join("soak-rss.svg");
     std::fs::write(&svg_path, rss_svg(&plan, &outcome))
         .map_err(|e| format!("{}: {e}", svg_path.display()))?;

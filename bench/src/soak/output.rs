@@ -152,26 +152,51 @@ impl Outcome {
         s
     }
 
-    pub(super) fn json(&self, plan: &Plan, machine: &str) -> Value {
-        let samples: Vec<Value> = self
+    /// soak-results.json: pretty, but one line per sample (`sample_columns` names the fields).
+    pub(super) fn json_text(&self, plan: &Plan, machine: &str) -> String {
+        let head = serde_json::to_string_pretty(&self.json(plan, machine)).unwrap_or_default();
+        let columns = [
+            "t",
+            "phase",
+            "rss_mib",
+            "heap_mib",
+            "connections",
+            "sockets",
+            "tasks",
+            "joined",
+            "acks",
+            "deliveries",
+            "reconnects",
+        ];
+        let rows: Vec<String> = self
             .samples
             .iter()
             .map(|s| {
-                json!({
-                    "t": (s.t * 100.0).round() / 100.0,
-                    "phase": format!("{:?}", s.phase).to_lowercase(),
-                    "rss_mib": (mib(s.stats.rss) * 100.0).round() / 100.0,
-                    "heap_mib": (mib(s.stats.heap) * 100.0).round() / 100.0,
-                    "connections": s.stats.connections,
-                    "sockets": s.stats.sockets,
-                    "tasks": s.stats.tasks,
-                    "joined": s.joined,
-                    "acks": s.acked,
-                    "deliveries": s.deliveries,
-                    "reconnects": s.reconnects,
-                })
+                json!([
+                    (s.t * 100.0).round() / 100.0,
+                    format!("{:?}", s.phase).to_lowercase(),
+                    (mib(s.stats.rss) * 100.0).round() / 100.0,
+                    (mib(s.stats.heap) * 100.0).round() / 100.0,
+                    s.stats.connections,
+                    s.stats.sockets,
+                    s.stats.tasks,
+                    s.joined,
+                    s.acked,
+                    s.deliveries,
+                    s.reconnects,
+                ])
+                .to_string()
             })
             .collect();
+        let body = head.trim_end().trim_end_matches('}').trim_end();
+        format!(
+            "{body},\n  \"sample_columns\": {},\n  \"samples\": [\n    {}\n  ]\n}}\n",
+            json!(columns),
+            rows.join(",\n    ")
+        )
+    }
+
+    fn json(&self, plan: &Plan, machine: &str) -> Value {
         let totals: serde_json::Map<String, Value> = self
             .totals
             .iter()
@@ -215,7 +240,6 @@ impl Outcome {
                 "name": c.name, "ok": c.ok, "enforced": c.enforced, "detail": c.detail,
             })).collect::<Vec<_>>(),
             "ok": self.checks.iter().all(|c| !c.fails_run()),
-            "samples": samples,
         })
     }
 }
