@@ -81,7 +81,12 @@ impl Reassembler {
             return Err(ParseError::AttachmentOutOfTurn);
         }
         let packet = packet::decode(text)?;
-        if !packet.kind.is_binary() || packet.attachments == 0 {
+        if !packet.kind.is_binary() {
+            return Ok(Some((packet, Vec::new())));
+        }
+        if packet.attachments == 0 {
+            // Complete as it is, so any placeholder in it names no attachment.
+            packet::check_placeholders(packet.data.as_ref(), 0)?;
             return Ok(Some((packet, Vec::new())));
         }
         if packet.attachments > limits.max_attachments {
@@ -252,6 +257,31 @@ mod tests {
             );
             assert_eq!(r.held(), 0);
         }
+    }
+
+    /// Found by the attachments fuzz target: `50-` announces no attachment, and its placeholder
+    /// named one. It was dispatched, while a packet announcing one was refused for the same.
+    #[test]
+    fn a_binary_packet_without_attachments_has_no_placeholders() {
+        let mut r = Reassembler::new();
+        assert_eq!(
+            r.push(text(r#"50-["u",{"_placeholder":true,"num":0}]"#), LIMITS),
+            Err(ParseError::BadPlaceholder)
+        );
+        let (packet, attachments) = r
+            .push(text(r#"50-["u",{"a":1}]"#), LIMITS)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (packet.kind, attachments.len()),
+            (PacketType::BinaryEvent, 0)
+        );
+        // In a packet that is not binary, such an object is plain JSON (as in the reference
+        // parser).
+        assert!(matches!(
+            r.push(text(r#"2["u",{"_placeholder":true,"num":0}]"#), LIMITS),
+            Ok(Some(_))
+        ));
     }
 
     #[test]

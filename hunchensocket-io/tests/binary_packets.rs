@@ -155,6 +155,23 @@ async fn placeholders_must_name_an_attachment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_packet_announcing_no_attachment_has_no_placeholder() {
+    // Found by the attachments fuzz target: the placeholder names an attachment that never
+    // comes, yet the packet used to reach the handler.
+    rejected(
+        &[text(r#"450-["message",{"_placeholder":true,"num":0}]"#)],
+        defaults,
+    )
+    .await;
+    // Without one it is an event with no attachments.
+    let (io, addr, _reasons) = server(defaults).await;
+    let mut client = WsClient::join(addr).await;
+    client.send(r#"450-["message",{"num":0}]"#).await;
+    assert_eq!(client.next_text().await.as_deref(), Some(r#"42["got",0]"#));
+    io.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_while_attachments_are_awaited_ends_the_session() {
     let header = r#"452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
     rejected(&[text(header), bin(3), text(r#"42["message"]"#)], defaults).await;
