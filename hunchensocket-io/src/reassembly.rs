@@ -92,6 +92,11 @@ impl Reassembler {
         if packet.attachments > limits.max_attachments {
             return Err(ParseError::TooManyAttachments(packet.attachments));
         }
+        // The header counts too: the transport may carry messages larger than the limit (a
+        // WebSocket message limit set higher than the payload limit).
+        if text.len() > limits.max_bytes {
+            return Err(ParseError::AttachmentsTooLarge);
+        }
         self.partial = Some(Partial {
             packet,
             attachments: Vec::new(),
@@ -221,6 +226,30 @@ mod tests {
             Err(ParseError::AttachmentsTooLarge)
         );
         assert_eq!((r.held(), r.awaited()), (0, 0));
+    }
+
+    /// Found by the attachments fuzz target: a header longer than the byte limit was held until
+    /// its first attachment came, which a client need never send.
+    #[test]
+    fn a_header_past_the_byte_limit_is_refused_at_once() {
+        let header = format!(
+            r#"51-["up",{{"_placeholder":true,"num":0}},"{}"]"#,
+            "x".repeat(LIMITS.max_bytes)
+        );
+        let mut r = Reassembler::new();
+        assert_eq!(
+            r.push(text(&header), LIMITS),
+            Err(ParseError::AttachmentsTooLarge)
+        );
+        assert_eq!(r.held(), 0);
+        // A header that fits exactly leaves room only for empty attachments.
+        let exact = r#"51-["up",{"_placeholder":true,"num":0}]"#;
+        let limits = Limits {
+            max_bytes: exact.len(),
+            ..LIMITS
+        };
+        assert_eq!(r.push(text(exact), limits), Ok(None));
+        assert!(matches!(r.push(bin(b""), limits), Ok(Some(_))));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 mod support;
 
-use hunchensocket_io::{Builder, DisconnectReason, Event, Socket, SocketIo};
+use hunchensocket_io::{Builder, DisconnectReason, Event, IoConfig, Socket, SocketIo};
 use support::{PollingClient, WsClient, b64, eventually, next, start};
 use tokio::sync::mpsc;
 
@@ -138,6 +138,28 @@ async fn attachments_past_max_payload_end_the_session() {
         b.max_payload(4000)
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_past_max_payload_ends_the_session_at_once() {
+    // Found by the attachments fuzz target: with a WebSocket message limit above the payload
+    // limit, such a header was held until its first attachment came (a client need not send
+    // it).
+    let (io, addr, mut reasons) = server(|b| {
+        let mut config = IoConfig::default();
+        config.engine = config.engine.with_max_payload(200);
+        config.engine.ws.max_message_size = 10_000;
+        b.config(config)
+    })
+    .await;
+    let mut client = WsClient::join(addr).await;
+    let header = format!(
+        r#"451-["message",{{"_placeholder":true,"num":0}},"{}"]"#,
+        "x".repeat(300)
+    );
+    client.send(&header).await;
+    assert_eq!(next(&mut reasons).await, DisconnectReason::ParseError);
+    io.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
