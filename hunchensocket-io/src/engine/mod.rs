@@ -681,18 +681,13 @@ struct Query {
 }
 
 impl Query {
+    /// Reads the parameters as [`HandshakeInfo::query`] does.
     fn parse(query: &str) -> Query {
-        let mut q = Query::default();
-        for pair in query.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "EIO" => q.eio = Some(v.to_string()),
-                "transport" => q.transport = Some(v.to_string()),
-                "sid" => q.sid = Some(v.to_string()),
-                _ => {}
-            }
+        Query {
+            eio: session::query_param(query, "EIO"),
+            transport: session::query_param(query, "transport"),
+            sid: session::query_param(query, "sid"),
         }
-        q
     }
 }
 
