@@ -1,5 +1,5 @@
 //! The query of an Engine.IO handshake, read once for the engine and the application alike: the
-//! first value of each key, keys and values percent-decoded.
+//! first value of each key, keys and values percent-decoded (escapes of two hex digits only).
 //! Each case was found by the io_handshake fuzz target.
 
 mod support;
@@ -70,5 +70,15 @@ async fn encoded_keys_and_values_are_the_same_parameters() {
         next(&mut handshakes).await[..3],
         seen(["4", "polling", "A", ""])[..3]
     );
+    io.close().await;
+}
+
+#[tokio::test]
+async fn a_sign_is_not_an_escape() {
+    // `%+2` was read as the byte 2 (found by the io_handshake target too, after the probes
+    // branch had fixed `percent_decode`).
+    let (io, addr, mut handshakes) = server().await;
+    assert_eq!(join(addr, "EIO=4&transport=polling&x=a%+2b%-1").await, 200);
+    assert_eq!(next(&mut handshakes).await[3].as_deref(), Some("a% 2b%-1"));
     io.close().await;
 }
