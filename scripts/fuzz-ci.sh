@@ -36,6 +36,8 @@ case "$have" in
         ;;
 esac
 
+installed=$SECONDS
+
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
 # cargo-fuzz passes nightly-only flags (-Z sanitizer, -Cpasses=sancov-module); RUSTC_BOOTSTRAP
@@ -52,7 +54,7 @@ read -r -a targets <<<"$TARGETS"
 echo "== cargo fuzz build -s $sanitizer (every target)"
 cargo fuzz build -s "$sanitizer"
 built=$SECONDS
-echo "== built in $((built - started))s"
+echo "== built in $((built - installed))s"
 
 triple=$(rustc -vV | sed -n 's/^host: //p')
 bin_dir=target/$triple/release
@@ -77,12 +79,14 @@ for target in "${targets[@]}"; do
         echo "fuzz $target: ok, ${execs:-?} execs in ${seconds}s, corpus $size"
     else
         echo "fuzz $target: FAILED (exit $rc) after ${execs:-?} execs; input in fuzz/artifacts/$target/"
-        grep -m 20 -E '^(==[0-9]+==|thread |SUMMARY|panicked|assertion)' "$log" || tail -n 20 "$log"
+        # The panic and its message, or the sanitizer's report, and where the input went.
+        { sed -n '/panicked at\|^==[0-9]*==ERROR/,+8p' "$log" | head -n 24; grep 'Test unit written' "$log"; } ||
+            tail -n 20 "$log"
         failures+=("$target")
     fi
 done
 
-echo "== fuzz step took $((SECONDS - started))s (build $((built - started))s)"
+echo "== fuzz step took $((SECONDS - started))s: install $((installed - started))s, build $((built - installed))s, runs $((SECONDS - built))s"
 if ((${#failures[@]})); then
     echo "fuzz: failed targets: ${failures[*]}"
     exit 1
