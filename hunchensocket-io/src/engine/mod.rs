@@ -516,7 +516,7 @@ impl<H: Handler> Engine<H> {
             return self.upgrade(req, session).await;
         }
         match session {
-            // route() refused a handshake that is not a GET.
+            // route_request() refused a handshake that is not a GET.
             None => self.open_polling(req),
             Some(session) => {
                 if !matches!(session.lock().transport, Transport::Polling) {
