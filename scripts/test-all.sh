@@ -30,6 +30,9 @@
 # 11. soak-30s: `cargo run --release --manifest-path bench/Cargo.toml -- soak --seconds 30
 #     --rss-advisory` (10 000 sessions for 30 s: acked events, room broadcasts, 1 %/s reconnects;
 #     nothing lost or duplicated, heap flat, back to baseline; see bench/README.md "Soak")
+# 12. fuzz: scripts/fuzz-ci.sh (installs cargo-fuzz 0.13 if missing, builds every target in fuzz/
+#     once with AddressSanitizer, runs each for FUZZ_SECONDS, default 30, from its committed corpus;
+#     fails on any finding)
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
 #
@@ -43,7 +46,7 @@
 #   PEERS="hixie rfc6455"    run only these peers
 #                            (names: rfc6455 hixie hixie76 autobahn socketio-js socketio-py
 #                             js-client cluster-js cluster-faults cluster-streams browser-chat
-#                             browser-chat-cluster bench-smoke netem soak-30s)
+#                             browser-chat-cluster bench-smoke netem soak-30s fuzz)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -62,6 +65,7 @@ fi
 ALL_PEERS=(rfc6455 hixie hixie76 autobahn socketio-js socketio-py js-client cluster-js cluster-faults cluster-streams browser-chat browser-chat-cluster bench-smoke)
 # The reliability campaign's peers.
 ALL_PEERS+=(netem soak-30s)
+ALL_PEERS+=(fuzz)
 read -r -a PEER_LIST <<<"${PEERS:-${ALL_PEERS[*]}}"
 # Peers of the echo server, Socket.IO peers (they start the conformance server themselves),
 # browser peers (they start the chat example themselves), and the benchmark smoke run (it
@@ -70,6 +74,7 @@ ECHO_PEERS=()
 IO_PEERS=()
 BROWSER_PEERS=()
 BENCH_PEERS=()
+FUZZ_PEERS=()
 for peer in "${PEER_LIST[@]}"; do
     case $peer in
         socketio-* | js-client | cluster-*) IO_PEERS+=("$peer") ;;
@@ -77,6 +82,7 @@ for peer in "${PEER_LIST[@]}"; do
         bench-*) BENCH_PEERS+=("$peer") ;;
         soak-*) BENCH_PEERS+=("$peer") ;;
         netem) IO_PEERS+=("$peer") ;;
+        fuzz) FUZZ_PEERS+=("$peer") ;;
         *) ECHO_PEERS+=("$peer") ;;
     esac
 done
@@ -258,6 +264,16 @@ for peer in "${BENCH_PEERS[@]}"; do
         # in 30 s); the heap-in-use check is the leak check (bench/README.md, "Soak").
         soak-30s) run_peer soak-30s 1200 env CARGO_TARGET_DIR="$BENCH_TARGET_DIR" \
             cargo run --release --manifest-path bench/Cargo.toml -- soak --seconds 30 --rss-advisory ;;
+        *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
+    esac
+done
+
+# The fuzz targets (fuzz/, a cargo package of its own with its own target dir).
+for peer in "${FUZZ_PEERS[@]}"; do
+    case $peer in
+        # The limit covers installing cargo-fuzz (1-2 minutes) and the build of fuzz/ (4-9 minutes
+        # on 2 cores, with the machine's load); the runs take FUZZ_SECONDS per target.
+        fuzz) run_peer fuzz 1500 bash scripts/fuzz-ci.sh ;;
         *) echo "unknown peer '$peer'"; failed=$((failed + 1)); failures+=("$peer") ;;
     esac
 done

@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::adapter::Restored;
 use crate::engine::{CloseReason, Handler, HandshakeInfo, Payload, Session};
 use crate::handler::Guarded;
-use crate::packet::{self, Packet, PacketType, ParseError};
+use crate::packet::{Packet, PacketType};
+use crate::reassembly::{self, Reassembler};
 use crate::server::IoInner;
 use crate::socket::{DisconnectReason, Socket, lock, send_packet, write};
 
@@ -21,8 +22,8 @@ use crate::socket::{DisconnectReason, Socket, lock, send_packet, write};
 #[derive(Debug, Default)]
 pub struct ClientData {
     sockets: Mutex<HashMap<String, Socket>>,
-    /// A binary packet waiting for its attachments.
-    partial: Mutex<Option<Partial>>,
+    /// Binary packets being put back together.
+    partial: Mutex<Reassembler>,
     /// Whether the client ever connected to a namespace (for the connect timeout).
     joined: AtomicBool,
     /// Ends the connect-timeout wait as soon as the client joins.
@@ -39,15 +40,6 @@ impl ClientData {
     pub(crate) fn remove(&self, nsp: &str) -> Option<Socket> {
         lock(&self.sockets).remove(nsp)
     }
-}
-
-/// A binary packet being put back together: its header, the attachments so far, and the bytes
-/// they hold with the header's text (bounded by the payload limit).
-#[derive(Debug)]
-struct Partial {
-    packet: Packet,
-    attachments: Vec<Bytes>,
-    bytes: usize,
 }
 
 /// The engine handler of a Socket.IO server.
@@ -104,10 +96,11 @@ impl Handler for SioHandler {
 
     fn on_message(&self, session: &Arc<Session<ClientData>>, payload: Payload) {
         let Some(io) = self.io.upgrade() else { return };
-        let complete = match payload {
-            Payload::Text(text) => on_text(&io, session, &text),
-            Payload::Binary(bin) => on_attachment(&io, session, bin),
+        let limits = reassembly::Limits {
+            max_attachments: io.config.max_attachments,
+            max_bytes: io.config.engine.max_payload,
         };
+        let complete = lock(&session.data().partial).push(payload, limits);
         match complete {
             Ok(Some((packet, attachments))) => dispatch(&io, session, packet, attachments),
             Ok(None) => {}
@@ -129,56 +122,6 @@ impl Handler for SioHandler {
             socket.closed(DisconnectReason::from(reason));
         }
     }
-}
-
-/// A packet and its attachments, once it is complete.
-type Complete = Option<(Packet, Vec<Bytes>)>;
-
-/// A text message: a whole packet, or the header of a binary one whose attachments follow.
-fn on_text(
-    io: &IoInner,
-    session: &Session<ClientData>,
-    text: &str,
-) -> Result<Complete, ParseError> {
-    let mut partial = lock(&session.data().partial);
-    if partial.is_some() {
-        return Err(ParseError::AttachmentOutOfTurn);
-    }
-    let packet = packet::decode(text)?;
-    if !packet.kind.is_binary() || packet.attachments == 0 {
-        return Ok(Some((packet, Vec::new())));
-    }
-    if packet.attachments > io.config.max_attachments {
-        return Err(ParseError::TooManyAttachments(packet.attachments));
-    }
-    *partial = Some(Partial {
-        packet,
-        attachments: Vec::new(),
-        bytes: text.len(),
-    });
-    Ok(None)
-}
-
-/// A binary message: the next attachment of the packet being put back together.
-fn on_attachment(
-    io: &IoInner,
-    session: &Session<ClientData>,
-    bin: Bytes,
-) -> Result<Complete, ParseError> {
-    let mut slot = lock(&session.data().partial);
-    let mut partial = slot.take().ok_or(ParseError::AttachmentOutOfTurn)?;
-    partial.bytes = partial.bytes.saturating_add(bin.len());
-    if partial.bytes > io.config.engine.max_payload {
-        return Err(ParseError::AttachmentsTooLarge);
-    }
-    partial.attachments.push(bin);
-    if partial.attachments.len() < partial.packet.attachments {
-        *slot = Some(partial);
-        return Ok(None);
-    }
-    drop(slot);
-    packet::check_placeholders(partial.packet.data.as_ref(), partial.attachments.len())?;
-    Ok(Some((partial.packet, partial.attachments)))
 }
 
 fn dispatch(

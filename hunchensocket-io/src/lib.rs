@@ -38,6 +38,9 @@ mod namespace;
 mod operators;
 pub mod packet;
 mod pending;
+// Public for the fuzz targets only.
+#[doc(hidden)]
+pub mod reassembly;
 mod remote;
 mod server;
 mod socket;

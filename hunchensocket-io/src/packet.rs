@@ -104,7 +104,7 @@ pub enum ParseError {
     /// A binary packet announcing more attachments than the server accepts.
     #[error("{0} attachments announced, more than allowed")]
     TooManyAttachments(usize),
-    /// A binary packet whose attachments together pass the payload limit.
+    /// A binary packet whose header and attachments together pass the payload limit.
     #[error("attachments over the payload limit")]
     AttachmentsTooLarge,
     /// A placeholder whose `num` is not the index of one of the packet's attachments.

@@ -5,7 +5,7 @@
 
 mod support;
 
-use hunchensocket_io::{Builder, DisconnectReason, Event, Socket, SocketIo};
+use hunchensocket_io::{Builder, DisconnectReason, Event, IoConfig, Socket, SocketIo};
 use support::{PollingClient, WsClient, b64, eventually, next, start};
 use tokio::sync::mpsc;
 
@@ -141,6 +141,28 @@ async fn attachments_past_max_payload_end_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_past_max_payload_ends_the_session_at_once() {
+    // Found by the attachments fuzz target: with a WebSocket message limit above the payload
+    // limit, such a header was held until its first attachment came (a client need not send
+    // it).
+    let (io, addr, mut reasons) = server(|b| {
+        let mut config = IoConfig::default();
+        config.engine = config.engine.with_max_payload(200);
+        config.engine.ws.max_message_size = 10_000;
+        b.config(config)
+    })
+    .await;
+    let mut client = WsClient::join(addr).await;
+    let header = format!(
+        r#"451-["message",{{"_placeholder":true,"num":0}},"{}"]"#,
+        "x".repeat(300)
+    );
+    client.send(&header).await;
+    assert_eq!(next(&mut reasons).await, DisconnectReason::ParseError);
+    io.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn placeholders_must_name_an_attachment() {
     for placeholder in [
         r#"{"_placeholder":true,"num":1}"#,
@@ -152,6 +174,23 @@ async fn placeholders_must_name_an_attachment() {
         let header = format!(r#"451-["message",[{placeholder}]]"#);
         rejected(&[Frame::Text(header), bin(3)], defaults).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_packet_announcing_no_attachment_has_no_placeholder() {
+    // Found by the attachments fuzz target: the placeholder names an attachment that never
+    // comes, yet the packet used to reach the handler.
+    rejected(
+        &[text(r#"450-["message",{"_placeholder":true,"num":0}]"#)],
+        defaults,
+    )
+    .await;
+    // Without one it is an event with no attachments.
+    let (io, addr, _reasons) = server(defaults).await;
+    let mut client = WsClient::join(addr).await;
+    client.send(r#"450-["message",{"num":0}]"#).await;
+    assert_eq!(client.next_text().await.as_deref(), Some(r#"42["got",0]"#));
+    io.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

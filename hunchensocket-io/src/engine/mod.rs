@@ -215,15 +215,89 @@ pub trait Handler: Send + Sync + 'static {
     fn on_close(&self, session: &Arc<Session<Self::Data>>, reason: CloseReason);
 }
 
-/// The Engine.IO error codes, answered as `400 {"code":N,"message":"..."}`.
+/// The Engine.IO error codes, answered as `400 {"code":N,"message":"..."}` (`403` for
+/// [`Forbidden`](EngineError::Forbidden)); `as u8` gives the code.
+#[doc(hidden)] // Public for the fuzz targets only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EngineError {
+pub enum EngineError {
+    /// 0: no `transport`, or one that is not offered.
     UnknownTransport = 0,
+    /// 1: a `sid` that names no open session.
     UnknownSid = 1,
+    /// 2: a handshake that is not a `GET`.
     BadHandshakeMethod = 2,
+    /// 3: a request that does not fit its transport or its session's state.
     BadRequest = 3,
+    /// 4: an origin that the CORS settings do not allow.
     Forbidden = 4,
+    /// 5: an `EIO` other than 4.
     UnsupportedProtocolVersion = 5,
+}
+
+/// What a request asks of the engine, as far as it can be told without the sessions: the
+/// answer of [`route_request`] when it does not refuse the request.
+#[doc(hidden)] // Public for the fuzz targets only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A CORS preflight (`OPTIONS`).
+    Preflight,
+    /// Long-polling: a handshake (a `GET` with no `sid`), or a request of session `sid`.
+    Polling {
+        /// The session named, if any.
+        sid: Option<String>,
+    },
+    /// A WebSocket upgrade: a new session, or the upgrade of session `sid`.
+    WebSocket {
+        /// The session named, if any.
+        sid: Option<String>,
+    },
+}
+
+/// Reads a request as the engine does before it looks for a session: its method, its `Origin`
+/// against the CORS settings, its query's `EIO`, `transport` and `sid`, and whether it asks
+/// for a WebSocket upgrade. Pure: the engine answers a refusal here with its error code, and
+/// looks up the session of an accepted request afterwards (which may still refuse it).
+#[doc(hidden)] // Public for the fuzz targets only.
+pub fn route_request<B>(
+    config: &EngineConfig,
+    req: &http::Request<B>,
+) -> Result<Route, EngineError> {
+    if req.method() == Method::OPTIONS {
+        return Ok(Route::Preflight);
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        if !origin_allowed(&config.cors, origin) {
+            return Err(EngineError::Forbidden);
+        }
+    }
+    let query = Query::parse(req.uri().query().unwrap_or(""));
+    if query.eio.as_deref() != Some("4") {
+        return Err(EngineError::UnsupportedProtocolVersion);
+    }
+    let upgrade = hunchensocket_core::handshake::is_upgrade_request(req);
+    match query.transport.as_deref() {
+        Some("polling") if config.polling && !upgrade => {}
+        Some("websocket") if config.websocket && upgrade => {}
+        Some("websocket") if config.websocket => return Err(EngineError::BadRequest),
+        Some("polling") if config.polling => return Err(EngineError::BadRequest),
+        _ => return Err(EngineError::UnknownTransport),
+    }
+    let sid = query.sid;
+    if upgrade {
+        return Ok(Route::WebSocket { sid });
+    }
+    if sid.is_none() && req.method() != Method::GET {
+        return Err(EngineError::BadHandshakeMethod);
+    }
+    Ok(Route::Polling { sid })
+}
+
+/// Whether the CORS settings let a page of `origin` make requests.
+fn origin_allowed(cors: &Cors, origin: &HeaderValue) -> bool {
+    match &cors.origins {
+        CorsOrigins::None | CorsOrigins::Any => true,
+        CorsOrigins::List(list) => origin.to_str().is_ok_and(|o| list.iter().any(|a| a == o)),
+    }
 }
 
 impl EngineError {
@@ -414,27 +488,13 @@ impl<H: Handler> Engine<H> {
         B::Error: Into<hunchensocket_core::BoxError>,
     {
         let inner = &self.inner;
-        if req.method() == Method::OPTIONS {
-            return preflight(&req);
-        }
-        if let Some(origin) = req.headers().get(header::ORIGIN) {
-            if !inner.origin_allowed(origin) && inner.config.cors.origins != CorsOrigins::None {
-                return error(EngineError::Forbidden);
-            }
-        }
-        let query = Query::parse(req.uri().query().unwrap_or(""));
-        if query.eio.as_deref() != Some("4") {
-            return error(EngineError::UnsupportedProtocolVersion);
-        }
-        let upgrade = hunchensocket_core::handshake::is_upgrade_request(&req);
-        match query.transport.as_deref() {
-            Some("polling") if inner.config.polling && !upgrade => {}
-            Some("websocket") if inner.config.websocket && upgrade => {}
-            Some("websocket") if inner.config.websocket => return error(EngineError::BadRequest),
-            Some("polling") if inner.config.polling => return error(EngineError::BadRequest),
-            _ => return error(EngineError::UnknownTransport),
-        }
-        let session = match &query.sid {
+        let (upgrade, sid) = match route_request(&inner.config, &req) {
+            Ok(Route::Preflight) => return preflight(&req),
+            Ok(Route::Polling { sid }) => (false, sid),
+            Ok(Route::WebSocket { sid }) => (true, sid),
+            Err(refusal) => return error(refusal),
+        };
+        let session = match &sid {
             Some(sid) => match self.session(sid) {
                 Some(s) => Some(s),
                 None => return error(EngineError::UnknownSid),
@@ -456,7 +516,7 @@ impl<H: Handler> Engine<H> {
             return self.upgrade(req, session).await;
         }
         match session {
-            None if req.method() != Method::GET => error(EngineError::BadHandshakeMethod),
+            // route_request() refused a handshake that is not a GET.
             None => self.open_polling(req),
             Some(session) => {
                 if !matches!(session.lock().transport, Transport::Polling) {
@@ -591,19 +651,12 @@ impl<H: Handler> EngineInner<H> {
         }
     }
 
-    fn origin_allowed(&self, origin: &HeaderValue) -> bool {
-        match &self.config.cors.origins {
-            CorsOrigins::None | CorsOrigins::Any => true,
-            CorsOrigins::List(list) => origin.to_str().is_ok_and(|o| list.iter().any(|a| a == o)),
-        }
-    }
-
     fn cors_headers(&self, origin: Option<&HeaderValue>, headers: &mut http::HeaderMap) {
         let cors = &self.config.cors;
         let allow = match (&cors.origins, origin) {
             (CorsOrigins::None, _) => return,
             (CorsOrigins::Any, None) if !cors.credentials => HeaderValue::from_static("*"),
-            (_, Some(origin)) if self.origin_allowed(origin) => origin.clone(),
+            (_, Some(origin)) if origin_allowed(cors, origin) => origin.clone(),
             _ => return,
         };
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
@@ -628,18 +681,13 @@ struct Query {
 }
 
 impl Query {
+    /// Reads the parameters as [`HandshakeInfo::query`] does.
     fn parse(query: &str) -> Query {
-        let mut q = Query::default();
-        for pair in query.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "EIO" => q.eio = Some(v.to_string()),
-                "transport" => q.transport = Some(v.to_string()),
-                "sid" => q.sid = Some(v.to_string()),
-                _ => {}
-            }
+        Query {
+            eio: session::query_param(query, "EIO"),
+            transport: session::query_param(query, "transport"),
+            sid: session::query_param(query, "sid"),
         }
-        q
     }
 }
 
@@ -744,6 +792,104 @@ mod tests {
         assert_eq!(q.sid.as_deref(), Some("abc"));
         let q = Query::parse("");
         assert!(q.eio.is_none() && q.transport.is_none() && q.sid.is_none());
+    }
+
+    #[test]
+    fn routes() {
+        let both = EngineConfig::default();
+        let request = |method: &str, query: &str, headers: &[(&str, &str)]| {
+            let mut req = http::Request::builder()
+                .method(method)
+                .uri(format!("/socket.io/?{query}"));
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            req.body(()).unwrap()
+        };
+        let upgrade = [("upgrade", "websocket"), ("connection", "Upgrade")];
+        let polling = |sid: Option<&str>| {
+            Ok(Route::Polling {
+                sid: sid.map(Into::into),
+            })
+        };
+        let websocket = |sid: Option<&str>| {
+            Ok(Route::WebSocket {
+                sid: sid.map(Into::into),
+            })
+        };
+        let cases = [
+            (
+                request("GET", "EIO=4&transport=polling", &[]),
+                polling(None),
+            ),
+            (
+                request("POST", "EIO=4&transport=polling&sid=s", &[]),
+                polling(Some("s")),
+            ),
+            (
+                request("GET", "EIO=4&transport=websocket", &upgrade),
+                websocket(None),
+            ),
+            (
+                request("GET", "EIO=4&transport=websocket&sid=s", &upgrade),
+                websocket(Some("s")),
+            ),
+            (request("OPTIONS", "", &[]), Ok(Route::Preflight)),
+            (
+                request("GET", "EIO=3&transport=polling", &[]),
+                Err(EngineError::UnsupportedProtocolVersion),
+            ),
+            (
+                request("GET", "transport=polling", &[]),
+                Err(EngineError::UnsupportedProtocolVersion),
+            ),
+            (
+                request("GET", "EIO=4&transport=flash", &[]),
+                Err(EngineError::UnknownTransport),
+            ),
+            (
+                request("GET", "EIO=4", &[]),
+                Err(EngineError::UnknownTransport),
+            ),
+            (
+                request("GET", "EIO=4&transport=websocket", &[]),
+                Err(EngineError::BadRequest),
+            ),
+            (
+                request("GET", "EIO=4&transport=polling", &upgrade),
+                Err(EngineError::BadRequest),
+            ),
+            (
+                request("POST", "EIO=4&transport=polling", &[]),
+                Err(EngineError::BadHandshakeMethod),
+            ),
+        ];
+        for (req, answer) in cases {
+            assert_eq!(route_request(&both, &req), answer, "{req:?}");
+        }
+        let websocket_only = EngineConfig::default().with_transports(false, true);
+        let req = request("GET", "EIO=4&transport=polling", &[]);
+        assert_eq!(
+            route_request(&websocket_only, &req),
+            Err(EngineError::UnknownTransport)
+        );
+        let listed = EngineConfig::default().with_cors(Cors {
+            origins: CorsOrigins::List(vec!["https://a.example".into()]),
+            credentials: false,
+        });
+        let from = |origin| request("GET", "EIO=4&transport=polling", &[("origin", origin)]);
+        assert_eq!(
+            route_request(&listed, &from("https://a.example")),
+            polling(None)
+        );
+        assert_eq!(
+            route_request(&listed, &from("https://b.example")),
+            Err(EngineError::Forbidden)
+        );
+        assert_eq!(
+            route_request(&both, &from("https://b.example")),
+            polling(None)
+        );
     }
 
     #[test]

@@ -85,14 +85,22 @@ pub struct HandshakeInfo {
 }
 
 impl HandshakeInfo {
-    /// A query parameter of the opening request.
+    /// A query parameter of the opening request: the first value of `name`, keys and values
+    /// percent-decoded.
     pub fn query(&self, name: &str) -> Option<String> {
-        let query = self.uri.query()?;
-        query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == name).then(|| percent_decode(v))
-        })
+        query_param(self.uri.query()?, name)
     }
+}
+
+/// The first value of parameter `name` in `query`, keys and values percent-decoded (as Node's
+/// `querystring` reads them, and as `socket.handshake.query` shows them). The engine reads its
+/// own parameters (`EIO`, `transport`, `sid`) with this too, so that it and the application
+/// see the same request.
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (!pair.is_empty() && percent_decode(k) == name).then(|| percent_decode(v))
+    })
 }
 
 /// Decodes a query value: `+` is a space, `%` and two hex digits a byte; any other `%` stays
@@ -539,6 +547,18 @@ mod tests {
         assert_eq!(info.query("name").as_deref(), Some("a b c"));
         assert_eq!(info.query("flag").as_deref(), Some(""));
         assert_eq!(info.query("nope"), None);
+    }
+
+    /// Found by the io_handshake fuzz target: keys were compared undecoded, so `a+b=1` had no
+    /// `a b` (which `socket.handshake.query` showed), and `E%49O=4` no `EIO`.
+    #[test]
+    fn query_keys_are_decoded_and_the_first_value_wins() {
+        let q = |name| query_param("a+b=1&E%49O=4&EIO=3&x&&=y", name);
+        assert_eq!(q("a b").as_deref(), Some("1"));
+        assert_eq!(q("a+b"), None);
+        assert_eq!(q("EIO").as_deref(), Some("4"));
+        assert_eq!(q("x").as_deref(), Some(""));
+        assert_eq!(q("").as_deref(), Some("y"));
     }
 
     #[test]
