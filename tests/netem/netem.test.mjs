@@ -8,7 +8,10 @@
 // Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for `ip netns add`), iproute2 and python3; every
 // test skips with the reason where the machine refuses network namespaces. Nothing touches the
 // host's own namespace: the 10.77.x.y addresses exist only inside namespaces made here, and
-// the namespaces and every process started here (killed by PID) go in after() and at exit.
+// the namespaces and every process started here (killed by PID) go in after(), at exit and on
+// SIGINT/SIGTERM. Should this process die by SIGKILL, what it started ends by itself (the
+// drivers and impair.py when their stdin closes, the servers under `timeout 300`), and the next
+// run deletes the namespaces left behind by runs whose PID is gone.
 //
 // The conformance server: pingInterval 300 ms, pingTimeout 200 ms, so either side should find a
 // dead peer within 500 ms; the tests allow 3x that (1.5 s) for a loaded CI machine, the time
@@ -28,12 +31,13 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Driver } from "./support/clients.mjs";
 import {
     blackhole, cleanup, dropNamespace, inNs, kernelNetem, kill, namespace, qdisc, refusal, rss, start,
-    tunLink, veth, waitLine,
+    sweep, tunLink, veth, waitLine,
 } from "./support/net.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -76,12 +80,17 @@ function url(link, port = PORT) {
     return `http://${link.serverAddr}:${port}`;
 }
 
-// Starts a conformance server in the server's namespace on `port` (every address).
+// Starts a conformance server in the server's namespace on `port` (every address), under
+// `timeout` so that it ends by itself even if this process is killed with SIGKILL (the drivers
+// and impair.py end when their stdin closes). `server.pid` is timeout's (a SIGTERM to it reaches
+// the server); `server.serverPid` is the server's own, for its RSS.
 async function startServer(port, args = []) {
-    const child = start(srv, CONFORMANCE, ["--listen", `0.0.0.0:${port}`, ...args]);
+    const child = start(srv, "timeout", ["-k", "5", "300", CONFORMANCE, "--listen", `0.0.0.0:${port}`, ...args]);
     child.log = "";
     child.stderr.on("data", (d) => (child.log = (child.log + d).slice(-8000)));
     await waitLine(child, (l) => l.startsWith("listening on"), 10000, "conformance");
+    const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/);
+    child.serverPid = Number(children[0]);
     return child;
 }
 
@@ -93,6 +102,7 @@ describe("network faults (network namespaces)", () => {
     before(async () => {
         skip = refusal();
         if (skip) return;
+        sweep();
         srv = namespace("srv");
         const o = namespace("obs");
         obsLink = veth(srv, o, 1);
@@ -286,7 +296,7 @@ describe("network faults (network namespaces)", () => {
             // What the server sends to the slow client: 32 kB/s.
             qdisc(srv, link.serverDev, ["tbf", "rate", "256kbit", "burst", "16kb", "limit", "64kb"]);
             await sleep(100);
-            const rss0 = rss(plain.pid);
+            const rss0 = rss(plain.serverPid);
 
             // 200 events of 128 kB to the room (25.6 MB), one after the other (each acked once
             // the server has queued it for every member): the fast member keeps up, the slow
@@ -303,7 +313,7 @@ describe("network faults (network namespaces)", () => {
             }
             gone ??= await until(async () => !(await membersOf("flood", "q2")).includes(id), 5000, 10);
             await sleep(300);
-            const rss1 = rss(plain.pid);
+            const rss1 = rss(plain.serverPid);
             const fast = (await obs.state("f2")).events.big ?? [];
 
             assert.ok(gone, "the slow consumer was never disconnected");

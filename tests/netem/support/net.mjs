@@ -11,8 +11,9 @@ import { fileURLToPath } from "node:url";
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const NETEM_DIR = join(HERE, "..");
 
-// A short prefix of this run's names (interface names have 15 characters at most).
-const PREFIX = `hn${process.pid % 100000}`;
+// The prefix of this run's names: "hn" and our PID (interface names have 15 characters at
+// most: "hn" + 7 digits + 3 leaves room).
+const PREFIX = `hn${process.pid}`;
 
 const namespaces = new Set();
 const processes = new Set();
@@ -52,6 +53,32 @@ export function refusal() {
         }
     }
     return null;
+}
+
+// Deletes the namespaces of earlier runs that died without cleaning up (killed with SIGKILL):
+// those named hnPID-... whose PID is no longer a running process.
+export function sweep() {
+    let names = [];
+    try {
+        names = ip("netns", "list").split("\n").map((l) => l.split(" ")[0]);
+    } catch {
+        return;
+    }
+    for (const name of names) {
+        const m = /^hn(\d+)-/.exec(name);
+        if (!m || Number(m[1]) === process.pid) continue;
+        try {
+            process.kill(Number(m[1]), 0);
+            continue; // its run is still going
+        } catch (err) {
+            if (err.code !== "ESRCH") continue;
+        }
+        try {
+            ip("netns", "del", name);
+        } catch {
+            // gone meanwhile
+        }
+    }
 }
 
 // A new namespace with its loopback up.
@@ -178,10 +205,19 @@ export function waitLine(child, match, within = 10000, label = "line") {
     });
 }
 
+// Sends `signal` to a process we started and to its own children (the server runs under
+// `timeout`, which would not pass a SIGKILL on).
 export function kill(child, signal = "SIGKILL") {
-    if (child && child.exitCode === null && child.signalCode === null) {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    let children = [];
+    try {
+        children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    } catch {
+        // no /proc entry: it is gone
+    }
+    for (const pid of [...children.map(Number), child.pid]) {
         try {
-            process.kill(child.pid, signal);
+            process.kill(pid, signal);
         } catch {
             // already gone
         }
