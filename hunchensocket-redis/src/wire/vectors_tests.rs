@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::*;
 use crate::msgpack;
 
-const VECTORS: &str = include_str!("../../tests/cluster/vectors.json");
+const VECTORS: &str = include_str!("../../../tests/cluster/vectors.json");
 
 fn unhex(hex: &str) -> Vec<u8> {
     (0..hex.len())
