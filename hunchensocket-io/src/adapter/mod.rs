@@ -194,6 +194,13 @@ pub struct SessionState {
 }
 
 impl SessionState {
+    /// Whether a packet sent to `rooms` (all sockets when empty) minus `except` was for this
+    /// socket: the test that picks its missed packets.
+    pub fn wants(&self, rooms: &[Room], except: &[Room]) -> bool {
+        let in_room = |room: &Room| **room == *self.sid || self.rooms.contains(room);
+        (rooms.is_empty() || rooms.iter().any(in_room)) && !except.iter().any(in_room)
+    }
+
     /// The state of socket `sid`.
     pub fn new(sid: SocketId, pid: String, rooms: Vec<Room>, data: Value) -> Self {
         SessionState {

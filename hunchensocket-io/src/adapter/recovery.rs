@@ -312,11 +312,9 @@ impl MemoryRecovery {
             .packets
             .binary_search_by_key(&offset, |k| k.offset)
             .ok()?;
-        let in_room = |room: &Room| *room == *state.sid || state.rooms.contains(room);
         let mut missed = Vec::new();
         for kept in st.packets.iter().skip(at + 1) {
-            let wanted = kept.rooms.is_empty() || kept.rooms.iter().any(in_room);
-            if wanted && !kept.except.iter().any(in_room) {
+            if state.wants(&kept.rooms, &kept.except) {
                 if missed.len() == self.config.max_missed {
                     return None;
                 }
