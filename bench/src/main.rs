@@ -19,6 +19,7 @@
 //! and RSS stay flat and that it returns to its baseline (`target/bench/soak-results.json`,
 //! `soak-rss.svg`). See bench/README.md.
 
+mod alloc;
 mod client;
 mod procs;
 mod report;

@@ -103,6 +103,8 @@ pub enum Launch {
     Rust { kind: &'static str, workers: usize },
     /// `node --expose-gc bench/node/server.js`.
     Node,
+    /// This binary, `serve-soak --workers 1`, on the allocator named (see [`crate::alloc`]).
+    Soak { allocator: &'static str },
 }
 
 /// In the child before exec: die with the harness (no server outlives an interrupted run), and,
@@ -152,6 +154,13 @@ impl Server {
                 c.arg(format!("serve-{kind}"))
                     .arg("--workers")
                     .arg(workers.to_string());
+                c
+            }
+            Launch::Soak { allocator } => {
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+                let mut c = Command::new(exe);
+                c.args(["serve-soak", "--workers", "1"])
+                    .env(crate::alloc::ENV, allocator);
                 c
             }
             Launch::Node => {

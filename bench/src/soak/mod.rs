@@ -31,10 +31,12 @@ pub use server::serve;
 
 pub const USAGE: &str =
     "hunchensocket-bench soak [--seconds 600] [--sessions 10000] [--rooms 100] \
-[--ack-rate 5000] [--bcast-rate 100] [--churn 1] [--seed 1] [--out DIR] [--rss-advisory]
+[--ack-rate 5000] [--bcast-rate 100] [--churn 1] [--seed 1] [--allocator mimalloc|glibc]
+[--out DIR] [--rss-advisory]
       (rates per second over all sessions; --churn: percent of sessions that leave and come back
-       each second; DIR: where soak-results.json and soak-rss.svg go, default target/bench;
-       --rss-advisory: RSS growth after the warm-up is reported, only heap growth fails the run)";
+       each second; --allocator: the server's, default mimalloc; DIR: where soak-results.json and
+       soak-rss.svg go, default target/bench; --rss-advisory: RSS growth after the warm-up is
+       reported, only heap growth fails the run)";
 
 /// What a soak run does.
 #[derive(Clone, Debug)]
@@ -51,6 +53,8 @@ struct Plan {
     /// Share of the sessions that leave and reconnect each second (0.01: 1 %/s).
     churn: f64,
     seed: u64,
+    /// The server's allocator: one of [`crate::alloc::NAMES`].
+    allocator: &'static str,
     out: PathBuf,
     /// RSS growth after the warm-up is printed but does not fail the run (the heap check does).
     rss_advisory: bool,
@@ -66,6 +70,7 @@ impl Plan {
             bcast_rate: 100.0,
             churn: 0.01,
             seed: 1,
+            allocator: crate::alloc::NAMES[0],
             out: crate::target_dir(),
             rss_advisory: false,
         };
@@ -90,6 +95,18 @@ impl Plan {
                 "--bcast-rate" => plan.bcast_rate = number(a, value(a)?)?,
                 "--churn" => plan.churn = number(a, value(a)?)? / 100.0,
                 "--seed" => plan.seed = number(a, value(a)?)? as u64,
+                "--allocator" => {
+                    let v = value(a)?;
+                    plan.allocator = crate::alloc::NAMES
+                        .into_iter()
+                        .find(|n| *n == v)
+                        .ok_or_else(|| {
+                            format!(
+                                "--allocator: {v:?} is not one of {:?}\nusage: {USAGE}",
+                                crate::alloc::NAMES
+                            )
+                        })?;
+                }
                 "--out" => plan.out = PathBuf::from(value(a)?),
                 "--rss-advisory" => plan.rss_advisory = true,
                 other => return Err(format!("unknown argument {other:?}\nusage: {USAGE}")),
@@ -162,17 +179,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let log = logs.join("soak-hunchensocket.log");
     eprintln!(
         "soak: {} s, {} sessions in {} rooms, {} acked events/s, {} broadcasts/s, {} %/s leave and \
-         come back; {machine}",
+         come back; the server on {}; {machine}",
         plan.seconds,
         num(plan.sessions as f64),
         plan.rooms,
         num(plan.ack_rate),
         num(plan.bcast_rate),
-        plan.churn * 100.0
+        plan.churn * 100.0,
+        plan.allocator
     );
-    let launch = Launch::Rust {
-        kind: "soak",
-        workers: 1,
+    let launch = Launch::Soak {
+        allocator: plan.allocator,
     };
     let mut server = Server::start(&launch, server_cpu, None, &log)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -468,7 +485,7 @@ async fn drive(plan: &Plan, server: &Server) -> Result<Outcome, String> {
             ok: heap_growth < 0.05 || warm_heap == 0,
             enforced: true,
             detail: if warm_heap == 0 {
-                "not measured (not glibc's allocator)".to_string()
+                "not measured".to_string()
             } else {
                 format!(
                     "{:.1} MiB at t={warm} s, {:.1} MiB at the end ({:+.2} %)",

@@ -62,10 +62,11 @@ impl Outcome {
         let secs = plan.seconds as f64;
         let _ = writeln!(
             s,
-            "\n### soak: {} s, {} sessions in {} rooms\n",
+            "\n### soak: {} s, {} sessions in {} rooms, the server on {}\n",
             plan.seconds,
             num(plan.sessions as f64),
-            plan.rooms
+            plan.rooms,
+            plan.allocator
         );
         let _ = writeln!(
             s,
@@ -117,8 +118,8 @@ impl Outcome {
         let _ = writeln!(
             s,
             "- RSS: baseline {:.1} MiB, t={} s {:.1} MiB, end {:.1} MiB ({:+.2} %), max after \
-             warm-up {:.1} MiB, after everyone left {:.1} MiB ({:.1} MiB after malloc_trim; heap \
-             in use {:.1} MiB)",
+             warm-up {:.1} MiB, after everyone left {:.1} MiB ({:.1} MiB after the allocator's \
+             trim; heap in use {:.1} MiB)",
             mib(self.baseline.rss),
             plan.warmup_s(),
             mib(self.warm_rss),
@@ -213,6 +214,7 @@ impl Outcome {
                 "churn_per_s": plan.churn,
                 "warmup_s": plan.warmup_s(),
                 "seed": plan.seed,
+                "allocator": plan.allocator,
                 "server": "hunchensocket-bench serve-soak --workers 1 (CPU 0), load generator on CPU 1",
             },
             "ramp_s": self.ramp_s,
@@ -229,12 +231,12 @@ impl Outcome {
                 "growth_pct": (self.end_rss as f64 / self.warm_rss.max(1) as f64 - 1.0) * 100.0,
                 "max_after_warmup": mib(self.max_rss_after_warm),
                 "after_leave": mib(self.after_leave.rss),
-                "after_leave_and_malloc_trim": mib(self.after_trim.rss),
+                "after_leave_and_trim": mib(self.after_trim.rss),
                 "curve": self.curve(plan).iter().map(|(t, m)| json!([t, m])).collect::<Vec<_>>(),
             },
             "baseline": self.baseline.json(),
             "after_leave": self.after_leave.json(),
-            "after_malloc_trim": self.after_trim.json(),
+            "after_trim": self.after_trim.json(),
             "back_to_baseline_s": self.back_after_s,
             "invariants": self.checks.iter().map(|c| json!({
                 "name": c.name, "ok": c.ok, "enforced": c.enforced, "detail": c.detail,
@@ -269,7 +271,8 @@ pub(super) fn rss_svg(plan: &Plan, o: &Outcome) -> String {
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let title = format!(
-        "hunchensocket-io server RSS under soak: {} sessions, {} s ({} acks/s, {} broadcasts/s, {} %/s reconnect)",
+        "hunchensocket-io server RSS under soak ({}): {} sessions, {} s ({} acks/s, {} broadcasts/s, {} %/s reconnect)",
+        plan.allocator,
         num(plan.sessions as f64),
         plan.seconds,
         num(plan.ack_rate),
@@ -341,10 +344,10 @@ pub(super) fn rss_svg(plan: &Plan, o: &Outcome) -> String {
         x(warm_t) + 3.0,
         top + 24.0
     );
-    // RSS, and (glibc) what the allocator has handed out: the gap is free memory it keeps.
+    // RSS, and the bytes the program holds on the heap: the gap is what the allocator keeps.
     let lines: [Line; 2] = [
         ("RSS", "#1f77b4", |st| st.rss),
-        ("heap in use (mallinfo2)", "#ff7f0e", |st| st.heap),
+        ("heap in use (counted)", "#ff7f0e", |st| st.heap),
     ];
     for (i, (label, color, value)) in lines.iter().enumerate() {
         if o.samples.iter().all(|p| value(&p.stats) == 0) {

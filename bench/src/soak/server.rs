@@ -6,10 +6,12 @@ use std::io::Write as _;
 use serde_json::json;
 
 /// `serve-soak`: the bench events of `serve-io` (`echo`, `join`, `bcast`) plus two admin events:
-/// `stats`, acked with `{connections, sockets, rooms, tasks, rss, heap}`: Engine.IO connections
+/// `stats`, acked with `{connections, sockets, rooms, tasks, rss, heap, allocator}`: Engine.IO connections
 /// (`io.connections()`), sockets and rooms of `/` on this node, the runtime's alive tokio tasks,
-/// this process's resident set in bytes (/proc/self/statm) and the bytes its allocator has
-/// handed out (glibc's `mallinfo2`); and `trim`, acked `"ok"` after glibc's `malloc_trim(0)`.
+/// this process's resident set in bytes (/proc/self/statm), the bytes the program holds on the
+/// heap (counted by [`crate::alloc`], 0 when not counted) and the allocator's name; and `trim`,
+/// acked `"ok"` once the allocator has handed its free memory back
+/// ([`crate::alloc::release_free_memory`]).
 pub fn serve(workers: usize) -> Result<(), String> {
     let mut builder = if workers == 0 {
         tokio::runtime::Builder::new_current_thread()
@@ -49,7 +51,7 @@ async fn soak_server() -> std::io::Result<()> {
                 },
             );
             socket.on("trim", |_socket: Socket, event: Event| async move {
-                release_free_memory();
+                crate::alloc::release_free_memory();
                 let _ = event.ack.send("ok");
             });
             socket.on("stats", move |socket: Socket, event: Event| {
@@ -62,7 +64,8 @@ async fn soak_server() -> std::io::Result<()> {
                         "rooms": ns.rooms().len(),
                         "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
                         "rss": statm_rss(),
-                        "heap": heap_in_use(),
+                        "heap": crate::alloc::in_use().1.unwrap_or(0),
+                        "allocator": crate::alloc::in_use().0,
                     });
                     let _ = event.ack.send(&stats);
                 }
@@ -74,32 +77,6 @@ async fn soak_server() -> std::io::Result<()> {
     let _ = writeln!(out, "listening on {}", listener.local_addr()?);
     let _ = out.flush();
     io.serve(listener).await
-}
-
-/// Bytes the allocator has handed out and not had back (glibc's `mallinfo2`: `uordblks` in the
-/// arenas plus `hblkhd` in mmapped chunks): what RSS holds minus what the allocator keeps for
-/// reuse. A leak grows this; fragmentation grows only RSS.
-fn heap_in_use() -> u64 {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallinfo2 has no preconditions; it walks glibc's arenas under their locks.
-        let m = unsafe { libc::mallinfo2() };
-        (m.uordblks + m.hblkhd) as u64
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        0
-    }
-}
-
-/// Hands the allocator's free pages back to the kernel (glibc's `malloc_trim(0)`), so that RSS
-/// after everyone has left tells retained free memory from memory still in use.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// This process's resident set in bytes: the second field of /proc/self/statm, in pages.
