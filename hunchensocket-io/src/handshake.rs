@@ -26,10 +26,18 @@ pub(crate) fn describe(info: &HandshakeInfo, auth: &Value) -> Value {
             continue;
         }
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        query.insert(
-            crate::engine::percent_decode(k),
-            Value::String(crate::engine::percent_decode(v)),
-        );
+        let value = Value::String(crate::engine::percent_decode(v));
+        // A key given more than once becomes an array of its values, in order, as Node's
+        // querystring has it (`?a=1&a=2` → `{"a": ["1", "2"]}`).
+        match query.entry(crate::engine::percent_decode(k)) {
+            serde_json::map::Entry::Vacant(e) => {
+                e.insert(value);
+            }
+            serde_json::map::Entry::Occupied(mut e) => match e.get_mut() {
+                Value::Array(values) => values.push(value),
+                first => *first = Value::Array(vec![first.take(), value]),
+            },
+        }
     }
     let millis = info
         .issued
@@ -75,7 +83,7 @@ fn js_date_string(t: SystemTime) -> String {
         .unwrap_or(0);
     let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d) = crate::adapter::civil_from_days(days as i64);
     format!(
         "{} {} {:02} {} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
         DAYS[(days % 7) as usize],
@@ -86,21 +94,6 @@ fn js_date_string(t: SystemTime) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Year, month (1-12) and day (1-31) of a count of days since 1970-01-01 (proleptic
-/// Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -129,7 +122,7 @@ mod tests {
         headers.insert("origin", "http://a.example".parse().unwrap());
         let info = HandshakeInfo {
             headers,
-            uri: "/socket.io/?EIO=4&transport=polling&x=a%20b"
+            uri: "/socket.io/?EIO=4&transport=polling&x=a%20b&r=1&r=2&r=3&t=+"
                 .parse()
                 .unwrap(),
             peer: Some("127.0.0.1:5000".parse().unwrap()),
@@ -142,7 +135,12 @@ mod tests {
         assert_eq!(v["issued"], 1500);
         assert_eq!(v["query"]["x"], "a b");
         assert_eq!(v["query"]["EIO"], "4");
-        assert_eq!(v["url"], "/socket.io/?EIO=4&transport=polling&x=a%20b");
+        assert_eq!(v["query"]["r"], serde_json::json!(["1", "2", "3"]));
+        assert_eq!(v["query"]["t"], " ");
+        assert_eq!(
+            v["url"],
+            "/socket.io/?EIO=4&transport=polling&x=a%20b&r=1&r=2&r=3&t=+"
+        );
         assert_eq!(v["auth"]["token"], "t");
     }
 }
