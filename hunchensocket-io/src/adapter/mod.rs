@@ -448,3 +448,48 @@ impl AdapterFactory for InMemory {
         Arc::new(LocalAdapter::new())
     }
 }
+
+/// A time as JavaScript's `Date.prototype.toISOString` writes it, and so as `JSON.stringify`
+/// writes a `Date`: `2026-11-29T09:00:00.000Z`. `secs` counts seconds since 1970-01-01 UTC
+/// (negative before it) and `millis` the milliseconds past them. For adapters that decode a
+/// JavaScript `Date` (MessagePack's timestamp, say) into JSON.
+pub fn iso_date(secs: i64, millis: u32) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        millis.min(999)
+    )
+}
+
+/// Year, month (1-12) and day (1-31) of a count of days since 1970-01-01, in the proleptic
+/// Gregorian calendar (Howard Hinnant's days-to-civil algorithm).
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::iso_date;
+
+    #[test]
+    fn dates_as_javascript_writes_them() {
+        assert_eq!(iso_date(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_date(1_795_942_800, 250), "2026-11-29T09:00:00.250Z");
+        // A leap day, the end of a century that is not a leap year, and before 1970.
+        assert_eq!(iso_date(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso_date(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+        assert_eq!(iso_date(-1, 0), "1969-12-31T23:59:59.000Z");
+    }
+}
