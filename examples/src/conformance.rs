@@ -16,6 +16,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hunchensocket_core::Server;
 use hunchensocket_io::adapter::{Adapter, AdapterFactory, InMemory, Local, Recovery};
 use hunchensocket_io::engine::{
@@ -171,6 +172,9 @@ fn sorted(mut values: Vec<Value>) -> Vec<Value> {
 ///   node answers with its name;
 /// - `broadcast-with-ack` room → `io.to(room).timeout(1 s).emit_with_ack("question")`, ack
 ///   the answers, sorted;
+/// - `broadcast-with-binary-ack` room → the same with `binary-question`, which clients answer
+///   with binary (their id's bytes): ack each answer's bytes as text, sorted (`{"error": ...}`
+///   for an answer that is not binary, or none);
 /// - `all-rooms` → ack the sorted rooms of every node;
 /// - `emit-all` (event, ...args) → `io.emit(event, ...args)`, ack `"ok"`;
 /// - `my-state` → ack `{ id, rooms, recovered }` of the asking socket (for recovery tests);
@@ -310,6 +314,25 @@ pub fn cluster_events(socket: &Socket, node: &str) {
                 .emit_with_ack::<_, Value>("question", &())
                 .await;
             let answers: Vec<Value> = answers.into_iter().filter_map(Result::ok).collect();
+            let _ = ack.send(&sorted(answers));
+        },
+    );
+    socket.on(
+        "broadcast-with-binary-ack",
+        |socket: Socket, room: String, ack: AckSender| async move {
+            let answers = socket
+                .namespace()
+                .to(room)
+                .timeout(Duration::from_secs(1))
+                .emit_with_ack::<_, Bytes>("binary-question", &())
+                .await;
+            let answers: Vec<Value> = answers
+                .into_iter()
+                .map(|answer| match answer {
+                    Ok(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+                    Err(e) => serde_json::json!({"error": e.to_string()}),
+                })
+                .collect();
             let _ = ack.send(&sorted(answers));
         },
     );

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::ack::EmitError;
 use crate::adapter::{
-    AckCallback, Adapter, AdapterFactory, BroadcastPacket, Local, MemoryRecovery, PartialError,
-    Recovery, Remote, Room, ServerAck, SocketId, SocketInfo,
+    AckAnswer, AckCallback, Adapter, AdapterFactory, BroadcastPacket, Local, MemoryRecovery,
+    PartialError, Recovery, Remote, Room, ServerAck, SocketId, SocketInfo,
 };
 use crate::handler::{ConnectError, ConnectHandler, Middleware};
 use crate::operators::{Operators, encode_broadcast};
@@ -214,7 +214,12 @@ impl Local for NamespaceInner {
             asked += 1;
             tokio::spawn(async move {
                 if let Ok(raw) = answer.await {
-                    on_ack(raw.args.into_iter().next().unwrap_or(Value::Null));
+                    // The placeholders of the first argument index the whole list of
+                    // attachments, which goes along unchanged.
+                    on_ack(AckAnswer {
+                        value: raw.args.into_iter().next().unwrap_or(Value::Null),
+                        attachments: raw.attachments,
+                    });
                 }
             });
         }

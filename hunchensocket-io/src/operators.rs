@@ -254,7 +254,10 @@ impl Operators {
         };
         let (mut results, remote) = futures_util::future::join(join_all(waits), remote).await;
         for answer in remote.value {
-            results.push(crate::args::from_args(vec![answer], &[]).map_err(AckError::from));
+            results.push(
+                crate::args::from_args(vec![answer.value], &answer.attachments)
+                    .map_err(AckError::from),
+            );
         }
         if let Some(AdapterError::Timeout { answered, expected }) = remote.error {
             results.extend((answered..expected).map(|_| Err(AckError::Timeout)));

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hunchensocket_io::adapter::{
-    AckCallback, Adapter, AdapterFactory, BroadcastOptions, BroadcastPacket, Local, ServerAck,
-    SocketId, SocketInfo,
+    AckAnswer, AckCallback, Adapter, AdapterFactory, BroadcastOptions, BroadcastPacket, Local,
+    ServerAck, SocketId, SocketInfo,
 };
 use hunchensocket_redis::{ClassicAdapter, Config, Status};
 use serde_json::{Value, json};
@@ -106,8 +107,12 @@ impl Local for Recorder {
         _timeout: Duration,
         on_ack: AckCallback,
     ) -> usize {
+        // Each answer has a binary part: the socket's id in bytes.
         for sid in sids {
-            on_ack(json!(format!("ack from {sid}")));
+            on_ack(AckAnswer {
+                value: json!([format!("ack from {sid}"), {"_placeholder": true, "num": 0}]),
+                attachments: vec![Bytes::copy_from_slice(sid.as_bytes())],
+            });
         }
         sids.len()
     }
@@ -207,6 +212,24 @@ async fn broadcasts_and_requests_cross_and_garbage_is_dropped() {
         )
         .await;
     assert_eq!(acks.value.len(), 2, "{acks:?}");
+    // Binary parts cross Redis as MessagePack bin and come back as attachments.
+    let mut binary: Vec<_> = acks
+        .value
+        .iter()
+        .map(|a| {
+            assert_eq!(a.value[1], json!({"_placeholder": true, "num": 0}), "{a:?}");
+            assert_eq!(a.attachments.len(), 1, "{a:?}");
+            (a.value[0].clone(), a.attachments[0].clone())
+        })
+        .collect();
+    binary.sort_by(|x, y| x.1.cmp(&y.1));
+    assert_eq!(
+        binary,
+        [
+            (json!("ack from b1"), Bytes::from_static(b"b1")),
+            (json!("ack from b2"), Bytes::from_static(b"b2"))
+        ]
+    );
     let answers = a
         .server_side_emit_with_ack(&[json!("ping")], Duration::from_secs(2))
         .await;

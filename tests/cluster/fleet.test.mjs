@@ -1,6 +1,6 @@
 // A fleet of Socket.IO nodes on Redis, ours (Rust) and Node's, tested from every node against
 // every other: room broadcasts, fetchSockets, socketsJoin/Leave, disconnectSockets,
-// serverSideEmit, broadcasts with acks, allRooms and @socket.io/redis-emitter.
+// serverSideEmit, broadcasts with acks (binary answers too), allRooms and @socket.io/redis-emitter.
 //
 //   FLEET=rust,rust,node MODES=classic,sharded node --test --test-reporter=spec tests/cluster/fleet.test.mjs
 //
@@ -208,6 +208,13 @@ for (const mode of MODES) {
                 const members = [...ws, poll[next]];
                 await joinAll(room, members);
                 assert.deepEqual(await call(ws[i], "broadcast-with-ack", room), sortedIds(members));
+            });
+
+            it(`broadcast-with-binary-ack from ${from} gets binary answers back as binary`, async () => {
+                const room = fresh("asked-binary");
+                const members = [...ws, poll[next]];
+                await joinAll(room, members);
+                assert.deepEqual(await call(ws[i], "broadcast-with-binary-ack", room), sortedIds(members));
             });
 
             if (!sharded) {

@@ -247,6 +247,15 @@ io.on("connection", (socket) => {
             return sorted(e?.responses);
         }
     });
+    answer("broadcast-with-binary-ack", async (room) => {
+        let responses;
+        try {
+            responses = await io.to(room).timeout(1000).emitWithAck("binary-question");
+        } catch (e) {
+            responses = e?.responses ?? [];
+        }
+        return sorted(responses.map((r) => (Buffer.isBuffer(r) ? r.toString() : { "not bytes": r })));
+    });
     answer("all-rooms", async () => {
         const adapter = io.of("/").adapter;
         if (typeof adapter.allRooms !== "function") {

@@ -263,8 +263,28 @@ pub enum Delivery {
     ByAdapter,
 }
 
-/// Calls back with each ack answer (its first argument).
-pub type AckCallback = Arc<dyn Fn(Value) + Send + Sync>;
+/// One client's answer to a broadcast that wanted acks: its first argument, each binary part
+/// standing as a placeholder (`{"_placeholder":true,"num":N}`) for `attachments[N]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AckAnswer {
+    /// The answer, binary parts as placeholders.
+    pub value: Value,
+    /// The binary parts the placeholders refer to.
+    pub attachments: Vec<Bytes>,
+}
+
+impl AckAnswer {
+    /// An answer with no binary part.
+    pub fn new(value: Value) -> Self {
+        AckAnswer {
+            value,
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// Calls back with each ack answer.
+pub type AckCallback = Arc<dyn Fn(AckAnswer) + Send + Sync>;
 
 /// Answers one server-side event from another node with one value (called at most once).
 pub type ServerAck = Box<dyn FnOnce(Value) + Send>;
@@ -331,13 +351,13 @@ pub trait Adapter: Send + Sync + 'static {
     }
 
     /// Carries a broadcast that wants acks to the other nodes; gives the acks of their clients
-    /// (each one's first argument) that came within `timeout`.
+    /// that came within `timeout`.
     fn broadcast_with_ack(
         &self,
         _packet: &BroadcastPacket,
         _opts: &BroadcastOptions,
         _timeout: Duration,
-    ) -> BoxFuture<Remote<Vec<Value>>> {
+    ) -> BoxFuture<Remote<Vec<AckAnswer>>> {
         Box::pin(std::future::ready(Remote::default()))
     }
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{
-    Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Delivery, Remote,
-    Restored, Room, SessionState, SocketId, SocketInfo,
+    AckAnswer, Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Delivery,
+    Remote, Restored, Room, SessionState, SocketId, SocketInfo,
 };
 
 /// Settings of connection state recovery.
@@ -219,7 +219,7 @@ impl Adapter for MemoryRecovery {
         packet: &BroadcastPacket,
         opts: &BroadcastOptions,
         timeout: Duration,
-    ) -> BoxFuture<Remote<Vec<Value>>> {
+    ) -> BoxFuture<Remote<Vec<AckAnswer>>> {
         self.inner.broadcast_with_ack(packet, opts, timeout)
     }
     fn fetch_sockets(&self, opts: &BroadcastOptions) -> BoxFuture<Remote<Vec<SocketInfo>>> {

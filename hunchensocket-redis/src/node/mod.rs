@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use hunchensocket_io::adapter::{
-    Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Delivery, Local,
-    LocalAdapter, Remote, Restored, Room, SessionState, SocketId, SocketInfo,
+    AckAnswer, Adapter, AdapterError, BoxFuture, BroadcastOptions, BroadcastPacket, Delivery,
+    Local, LocalAdapter, Remote, Restored, Room, SessionState, SocketId, SocketInfo,
 };
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -35,7 +35,7 @@ struct Pending {
     replies: Vec<Body>,
     /// For an ack broadcast: clients the answering nodes asked.
     clients: u64,
-    acks: Vec<Value>,
+    acks: Vec<AckAnswer>,
     notify: Arc<Notify>,
 }
 
@@ -213,11 +213,11 @@ impl NsAdapter {
                 let sids = self.rooms.sockets(&opts.to_options());
                 let me = self.me.clone();
                 let (to, ack_id) = (from.clone(), id.clone());
-                let on_ack = Arc::new(move |value: Value| {
+                let on_ack = Arc::new(move |answer: AckAnswer| {
                     if let Some(me) = me.upgrade() {
                         let reply = Body::Ack {
                             request_id: ack_id.clone(),
-                            value,
+                            answer,
                         };
                         log(me.send(&reply, to.as_deref()));
                     }
@@ -299,7 +299,7 @@ impl NsAdapter {
                 p.clients += count;
                 p.replies.push(Body::Ignored);
             }
-            Body::Ack { value, .. } => p.acks.push(value),
+            Body::Ack { answer, .. } => p.acks.push(answer),
             other => p.replies.push(other),
         }
         p.notify.notify_one();
@@ -542,7 +542,7 @@ impl Adapter for NsAdapter {
         packet: &BroadcastPacket,
         opts: &BroadcastOptions,
         timeout: Duration,
-    ) -> BoxFuture<Remote<Vec<Value>>> {
+    ) -> BoxFuture<Remote<Vec<AckAnswer>>> {
         let Some(me) = self.strong() else {
             return Box::pin(std::future::ready(Remote::default()));
         };

@@ -101,11 +101,11 @@ pub(crate) fn encode(ch: &Channels, uid: &str, body: &Body) -> Option<(String, V
             ch.response.clone(),
             json(json!({"type": 8, "requestId": request_id, "clientCount": count})),
         ),
-        Body::Ack { request_id, value } => {
-            let msg = json!({"type": 9, "requestId": request_id, "packet": value});
+        Body::Ack { request_id, answer } => {
+            let msg = json!({"type": 9, "requestId": request_id, "packet": answer.value});
             (
                 ch.response.clone(),
-                msgpack::encode(&msgpack::from_json(&msg, &[])),
+                msgpack::encode(&msgpack::from_json(&msg, &answer.attachments)),
             )
         }
         Body::FetchReply {
@@ -237,7 +237,7 @@ fn decode_request(nsp: &str, bytes: &[u8]) -> Result<Message, String> {
 }
 
 fn decode_response(nsp: &str, bytes: &[u8]) -> Result<Message, String> {
-    let (v, _attachments) = parse_any(bytes)?;
+    let (v, attachments) = parse_any(bytes)?;
     let Value::Object(m) = v else {
         return Err("response is not an object".into());
     };
@@ -252,7 +252,10 @@ fn decode_response(nsp: &str, bytes: &[u8]) -> Result<Message, String> {
         },
         Some(9) => Body::Ack {
             request_id,
-            value: m.get("packet").cloned().unwrap_or(Value::Null),
+            answer: AckAnswer {
+                value: m.get("packet").cloned().unwrap_or(Value::Null),
+                attachments,
+            },
         },
         Some(6) => Body::ServerEmitReply {
             request_id,

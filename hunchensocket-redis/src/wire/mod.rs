@@ -5,7 +5,7 @@
 //! it carries binary).
 
 use bytes::Bytes;
-use hunchensocket_io::adapter::{BroadcastOptions, BroadcastPacket, SocketInfo};
+use hunchensocket_io::adapter::{AckAnswer, BroadcastOptions, BroadcastPacket, SocketInfo};
 use serde_json::{Map, Value, json};
 
 use crate::msgpack;
@@ -128,7 +128,8 @@ pub(crate) enum Body {
     },
     Ack {
         request_id: String,
-        value: Value,
+        /// One client's answer, binary parts included.
+        answer: AckAnswer,
     },
     FetchReply {
         request_id: String,

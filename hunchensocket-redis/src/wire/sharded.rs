@@ -89,9 +89,11 @@ pub(crate) fn parts(body: &Body) -> Option<(u8, Value, &[Bytes])> {
             json!({"requestId": request_id, "clientCount": count}),
             &[],
         ),
-        Body::Ack { request_id, value } => {
-            (12, json!({"requestId": request_id, "packet": value}), &[])
-        }
+        Body::Ack { request_id, answer } => (
+            12,
+            json!({"requestId": request_id, "packet": answer.value}),
+            &answer.attachments,
+        ),
         // No such requests in the cluster adapter: all rooms come from fetching sockets.
         Body::AllRooms { .. }
         | Body::Sockets { .. }
@@ -218,7 +220,10 @@ pub(crate) fn from_value(v: Value, attachments: Vec<Bytes>) -> Result<Message, S
         },
         12 => Body::Ack {
             request_id: rid()?,
-            value: d.get("packet").cloned().unwrap_or(Value::Null),
+            answer: AckAnswer {
+                value: d.get("packet").cloned().unwrap_or(Value::Null),
+                attachments,
+            },
         },
         other => return Err(format!("unknown message type {other}")),
     };

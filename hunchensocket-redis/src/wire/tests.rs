@@ -87,7 +87,14 @@ fn classic_requests_round_trip() {
         },
         Body::Ack {
             request_id: "r".into(),
-            value: json!({"a": 1}),
+            answer: AckAnswer::new(json!({"a": 1})),
+        },
+        Body::Ack {
+            request_id: "r".into(),
+            answer: AckAnswer {
+                value: json!({"id": {"_placeholder": true, "num": 0}}),
+                attachments: vec![Bytes::from_static(b"\x00\xffid")],
+            },
         },
         Body::RoomsReply {
             request_id: "r".into(),

@@ -140,6 +140,9 @@ export async function connectClient(node, transport, label) {
     socket.on("question", (cb) => {
         if (typeof cb === "function") cb(socket.id);
     });
+    socket.on("binary-question", (cb) => {
+        if (typeof cb === "function") cb(Buffer.from(socket.id));
+    });
     await withTimeout(new Promise((resolve, reject) => {
         socket.once("connect", resolve);
         socket.once("connect_error", (e) => reject(new Error(`${socket.label}: connect_error: ${e.message}`)));
