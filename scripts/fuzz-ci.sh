@@ -7,6 +7,8 @@
 #   FUZZ_SECONDS   seconds per target (default 30)
 #   TARGETS        targets to run (default: every target `cargo fuzz list` names)
 #   SANITIZER      "address" (default) or "none" where AddressSanitizer does not work
+#   FUZZ_JOBS      targets fuzzed at once (default: the number of CPUs); each still gets its
+#                  FUZZ_SECONDS in a process of its own
 #
 # Installs cargo-fuzz 0.13 from crates.io when `cargo fuzz` is missing or another version.
 # Each target starts from its committed corpus (fuzz/corpus/<target>/); the entries libFuzzer
@@ -58,17 +60,21 @@ echo "== built in $((built - installed))s"
 
 triple=$(rustc -vV | sed -n 's/^host: //p')
 bin_dir=target/$triple/release
-failures=()
-for target in "${targets[@]}"; do
-    corpus=corpus/$target
+jobs="${FUZZ_JOBS:-$(nproc)}"
+case "$jobs" in
+    '' | *[!0-9]* | 0) jobs=1 ;;
+esac
+
+# Fuzzes one target; prints its result line and, on a finding, what the log says of it. Exits
+# non-zero on a finding. Runs in the background, so its output is written at its end, at once.
+fuzz_one() {
+    local target=$1 corpus=corpus/$1 log rc=0 execs size out
     if ! ls "$corpus"/seed-* >/dev/null 2>&1; then
         echo "fuzz $target: FAILED (no seed in fuzz/$corpus/)"
-        failures+=("$target")
-        continue
+        return 1
     fi
     mkdir -p "artifacts/$target"
     log=artifacts/$target/run.log
-    rc=0
     # No -jobs/-workers: libFuzzer fuzzes in this one process. -timeout: an input that runs
     # for 10 s is a hang, and a finding.
     "$bin_dir/$target" "$corpus" -artifact_prefix="artifacts/$target/" \
@@ -77,14 +83,32 @@ for target in "${targets[@]}"; do
     size=$(find "$corpus" -type f | wc -l)
     if ((rc == 0)); then
         echo "fuzz $target: ok, ${execs:-?} execs in ${seconds}s, corpus $size"
-    else
-        echo "fuzz $target: FAILED (exit $rc) after ${execs:-?} execs; input in fuzz/artifacts/$target/"
-        # The panic and its message, or the sanitizer's report, and where the input went.
-        { sed -n '/panicked at\|^==[0-9]*==ERROR/,+8p' "$log" | head -n 24; grep 'Test unit written' "$log"; } ||
-            tail -n 20 "$log"
-        failures+=("$target")
+        return 0
     fi
+    # The panic and its message, or the sanitizer's report, and where the input went.
+    out=$({ sed -n '/panicked at\|^==[0-9]*==ERROR/,+8p' "$log" | head -n 24; grep 'Test unit written' "$log"; } ||
+        tail -n 20 "$log")
+    printf 'fuzz %s: FAILED (exit %s) after %s execs; input in fuzz/artifacts/%s/\n%s\n' \
+        "$target" "$rc" "${execs:-?}" "$target" "$out"
+    return 1
+}
+
+echo "== fuzzing ${#targets[@]} targets, $jobs at a time, ${seconds}s each"
+failures=()
+declare -A running=()
+# Waits for one running target and records it if it failed.
+reap() {
+    local pid rc=0
+    wait -n -p pid "${!running[@]}" || rc=$?
+    ((rc == 0)) || failures+=("${running[$pid]}")
+    unset "running[$pid]"
+}
+for target in "${targets[@]}"; do
+    while ((${#running[@]} >= jobs)); do reap; done
+    fuzz_one "$target" &
+    running[$!]=$target
 done
+while ((${#running[@]})); do reap; done
 
 echo "== fuzz step took $((SECONDS - started))s: install $((installed - started))s, build $((built - installed))s, runs $((SECONDS - built))s"
 if ((${#failures[@]})); then

@@ -33,7 +33,8 @@
 #     acked events, room broadcasts, 1 %/s reconnects; nothing lost or duplicated, heap and RSS
 #     flat, back to baseline; see bench/README.md "Soak")
 # 12. fuzz: scripts/fuzz-ci.sh (installs cargo-fuzz 0.13 if missing, builds every target in fuzz/
-#     once with AddressSanitizer, runs each for FUZZ_SECONDS, default 30, from its committed corpus;
+#     once with AddressSanitizer, runs each for FUZZ_SECONDS, default 30, from its committed corpus,
+#     as many at once as there are CPUs;
 #     fails on any finding)
 #
 # Ends with the line "peers: N passed, M failed"; exits non-zero if cargo or any peer failed.
