@@ -117,12 +117,13 @@ impl Outcome {
         );
         let _ = writeln!(
             s,
-            "- RSS: baseline {:.1} MiB, t={} s {:.1} MiB, end {:.1} MiB ({:+.2} %), max after \
-             warm-up {:.1} MiB, after everyone left {:.1} MiB ({:.1} MiB after the allocator's \
-             trim; heap in use {:.1} MiB)",
+            "- RSS: baseline {:.1} MiB, from t={} s {:.1} MiB, over the last {} s {:.1} MiB \
+             ({:+.2} %; medians), max after warm-up {:.1} MiB, after everyone left {:.1} MiB \
+             ({:.1} MiB after the allocator's trim; heap in use {:.1} MiB)",
             mib(self.baseline.rss),
             plan.warmup_s(),
             mib(self.warm_rss),
+            plan.window_s(),
             mib(self.end_rss),
             (self.end_rss as f64 / self.warm_rss.max(1) as f64 - 1.0) * 100.0,
             mib(self.max_rss_after_warm),
@@ -226,6 +227,7 @@ impl Outcome {
             },
             "rss_mib": {
                 "baseline": mib(self.baseline.rss),
+                "window_s": plan.window_s(),
                 "at_warmup": mib(self.warm_rss),
                 "end": mib(self.end_rss),
                 "growth_pct": (self.end_rss as f64 / self.warm_rss.max(1) as f64 - 1.0) * 100.0,
