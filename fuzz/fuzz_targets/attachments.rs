@@ -14,25 +14,39 @@ use hunchensocket_io::reassembly::{Limits, Reassembler};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, messages)) = data.split_first() else { return };
+    let Some((&ctl, messages)) = data.split_first() else {
+        return;
+    };
     let limits = Limits {
         max_attachments: usize::from(ctl & 7),
         max_bytes: usize::from(ctl >> 3) * 16,
     };
     let mut r = Reassembler::new();
     for message in messages.split(|&b| b == 0x1f) {
-        let Some((&kind, content)) = message.split_first() else { continue };
+        let Some((&kind, content)) = message.split_first() else {
+            continue;
+        };
         let payload = if kind == b'b' {
             Payload::Binary(Bytes::copy_from_slice(content))
         } else {
-            let Ok(text) = std::str::from_utf8(content) else { continue };
+            let Ok(text) = std::str::from_utf8(content) else {
+                continue;
+            };
             Payload::Text(text.into())
         };
         let answer = r.push(payload, limits);
-        assert!(r.held() <= limits.max_bytes, "holds {} bytes, limit {limits:?}", r.held());
+        assert!(
+            r.held() <= limits.max_bytes,
+            "holds {} bytes, limit {limits:?}",
+            r.held()
+        );
         match answer {
             Ok(Some((packet, attachments))) => {
-                assert_eq!((r.held(), r.awaited()), (0, 0), "idle after a complete packet");
+                assert_eq!(
+                    (r.held(), r.awaited()),
+                    (0, 0),
+                    "idle after a complete packet"
+                );
                 if packet.kind.is_binary() {
                     assert_eq!(attachments.len(), packet.attachments, "{packet:?}");
                     assert!(attachments.len() <= limits.max_attachments);
@@ -52,7 +66,10 @@ fuzz_target!(|data: &[u8]| {
             }
             Ok(None) => {
                 let awaited = r.awaited();
-                assert!((1..=limits.max_attachments).contains(&awaited), "awaits {awaited}");
+                assert!(
+                    (1..=limits.max_attachments).contains(&awaited),
+                    "awaits {awaited}"
+                );
             }
             Err(_) => assert_eq!((r.held(), r.awaited()), (0, 0), "idle after an error"),
         }

@@ -10,7 +10,9 @@
 
 use bytes::Bytes;
 use hunchensocket_core::Message;
-use hunchensocket_io::engine::packet::{Packet, Payload, SEPARATOR, decode_payload, encode_payload};
+use hunchensocket_io::engine::packet::{
+    Packet, Payload, SEPARATOR, decode_payload, encode_payload,
+};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
@@ -57,7 +59,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = Packet::decode_text(text.into());
     }
 
-    let Ok(sent) = packets(&mut Unstructured::new(data)) else { return };
+    let Ok(sent) = packets(&mut Unstructured::new(data)) else {
+        return;
+    };
     sent.iter().for_each(over_websocket);
     let carries_separator = sent.iter().any(|p| match p {
         Packet::Open(t) | Packet::Ping(t) | Packet::Pong(t) | Packet::Message(Payload::Text(t)) => {

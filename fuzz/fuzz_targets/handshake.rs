@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
         let mut builder = http::Request::builder()
             .method(req.method.unwrap_or("GET"))
             .uri(req.path.unwrap_or("/"))
-            .version(if req.version == Some(1) { http::Version::HTTP_11 } else { http::Version::HTTP_10 });
+            .version(if req.version == Some(1) {
+                http::Version::HTTP_11
+            } else {
+                http::Version::HTTP_10
+            });
         for h in req.headers.iter() {
             builder = builder.header(h.name, h.value);
         }
@@ -38,7 +42,9 @@ fuzz_target!(|data: &[u8]| {
     // The same bytes as a server's answer to each kind of client.
     for version in [Version::Rfc6455, Version::Hixie76] {
         let client = ClientRequest::new("localhost:1", "/");
-        let Ok((_, check)) = handshake::client_handshake(&client, version) else { continue };
+        let Ok((_, check)) = handshake::client_handshake(&client, version) else {
+            continue;
+        };
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut res = httparse::Response::new(&mut headers);
         if let Ok(httparse::Status::Complete(_)) = res.parse(data) {

@@ -8,7 +8,9 @@ use hunchensocket_core::{Config, Message};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, bytes)) = data.split_first() else { return };
+    let Some((&ctl, bytes)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(ctl).max(1);
     // Small enough that libFuzzer's default 4 KiB inputs reach it, U+FFFD expansion included.
     let config = Config::default().with_max_message_size(1024);
@@ -28,9 +30,14 @@ fuzz_target!(|data: &[u8]| {
     let mut encoder = Codec::hixie(&config);
     let mut decoder = Codec::hixie(&config);
     for msg in decoded {
-        assert!(matches!(msg, Message::Text(_) | Message::Close(None)), "{msg:?}");
+        assert!(
+            matches!(msg, Message::Text(_) | Message::Close(None)),
+            "{msg:?}"
+        );
         let mut wire = BytesMut::new();
-        encoder.encode(&msg, &mut wire).expect("text and close encode");
+        encoder
+            .encode(&msg, &mut wire)
+            .expect("text and close encode");
         assert_eq!(decoder.decode(&mut wire).expect("decodes"), Some(msg));
     }
 });

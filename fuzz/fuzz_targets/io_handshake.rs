@@ -21,7 +21,11 @@ fn decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(hi), Some(lo)) => {
                 out.push((hi * 16 + lo) as u8);
                 i += 3;
@@ -40,10 +44,14 @@ fn decode(s: &str) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, bytes)) = data.split_first() else { return };
+    let Some((&ctl, bytes)) = data.split_first() else {
+        return;
+    };
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut parsed = httparse::Request::new(&mut headers);
-    let Ok(httparse::Status::Complete(_)) = parsed.parse(bytes) else { return };
+    let Ok(httparse::Status::Complete(_)) = parsed.parse(bytes) else {
+        return;
+    };
     let mut builder = http::Request::builder()
         .method(parsed.method.unwrap_or("GET"))
         .uri(parsed.path.unwrap_or("/"));
@@ -60,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = EngineConfig::default()
         .with_transports(ctl & 1 != 0, ctl & 2 != 0)
-        .with_cors(Cors { origins: origins.clone(), credentials: false });
+        .with_cors(Cors {
+            origins: origins.clone(),
+            credentials: false,
+        });
     let answer = route_request(&config, &req);
 
     // The application's view of the same request.
@@ -86,7 +97,11 @@ fuzz_target!(|data: &[u8]| {
 
     if let Err(refusal) = answer {
         assert!((refusal as u8) <= 5);
-        assert_ne!(refusal, EngineError::UnknownSid, "no session is looked up here");
+        assert_ne!(
+            refusal,
+            EngineError::UnknownSid,
+            "no session is looked up here"
+        );
     }
     let options = req.method() == Method::OPTIONS;
     assert_eq!(answer == Ok(Route::Preflight), options, "{answer:?}");
@@ -99,7 +114,11 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => false,
     };
-    assert_eq!(answer == Err(EngineError::Forbidden), refused_origin, "{answer:?}");
+    assert_eq!(
+        answer == Err(EngineError::Forbidden),
+        refused_origin,
+        "{answer:?}"
+    );
     if refused_origin {
         return;
     }

@@ -8,12 +8,24 @@ use hunchensocket_core::codec::{Codec, Role};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, bytes)) = data.split_first() else { return };
-    let role = if ctl & 1 == 0 { Role::Server } else { Role::Client };
-    let peer = if role == Role::Server { Role::Client } else { Role::Server };
+    let Some((&ctl, bytes)) = data.split_first() else {
+        return;
+    };
+    let role = if ctl & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let peer = if role == Role::Server {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let chunk = usize::from(ctl >> 1).max(1);
     // Limits small enough that libFuzzer's default 4 KiB inputs reach both of them.
-    let config = Config::default().with_max_frame_size(1024).with_max_message_size(2048);
+    let config = Config::default()
+        .with_max_frame_size(1024)
+        .with_max_message_size(2048);
     let mut codec = Codec::rfc6455(role, &config);
     let mut buf = BytesMut::new();
     let mut decoded = Vec::new();
@@ -38,8 +50,12 @@ fuzz_target!(|data: &[u8]| {
     let mut receiver = Codec::rfc6455(role, &whole);
     for msg in decoded {
         let mut wire = BytesMut::new();
-        sender.encode(&msg, &mut wire).expect("a decoded message encodes");
-        let again = receiver.decode(&mut wire).expect("re-encoded message decodes");
+        sender
+            .encode(&msg, &mut wire)
+            .expect("a decoded message encodes");
+        let again = receiver
+            .decode(&mut wire)
+            .expect("re-encoded message decodes");
         assert_eq!(again.as_ref(), Some(&msg));
         assert!(wire.is_empty());
     }

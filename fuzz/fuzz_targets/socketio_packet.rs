@@ -6,7 +6,9 @@ use hunchensocket_io::packet::{decode, encode};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(packet) = decode(text) {
         let again = encode(&packet);
         let back = decode(&again).expect("an encoded packet decodes");
