@@ -178,6 +178,8 @@ fn sorted(mut values: Vec<Value>) -> Vec<Value> {
 /// - `all-rooms` → ack the sorted rooms of every node;
 /// - `emit-all` (event, ...args) → `io.emit(event, ...args)`, ack `"ok"`;
 /// - `my-state` → ack `{ id, rooms, recovered }` of the asking socket (for recovery tests);
+/// - `cut-me` → `socket.cut_connection()`: the connection is dropped without a goodbye (no
+///   ack);
 /// - `ack-on-second-try` key → no ack the first time `key` comes, then acked with how many
 ///   times it came (for clients' retries).
 pub fn cluster_events(socket: &Socket, node: &str) {
@@ -240,6 +242,10 @@ pub fn cluster_events(socket: &Socket, node: &str) {
             let _ = ack.send(&state);
         },
     );
+    // No ack: the connection is gone before one could be sent.
+    socket.on("cut-me", |socket: Socket, _: Event| async move {
+        socket.cut_connection();
+    });
     socket.on(
         "others-in-room",
         |socket: Socket, event: Event| async move {

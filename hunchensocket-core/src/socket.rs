@@ -366,6 +366,15 @@ impl Sender {
         }
     }
 
+    /// Ends the connection at once, as a network failure would: nothing more is written (what
+    /// is queued is dropped), no close frame is sent, later sends are refused as after a close,
+    /// and the [`Reader`] ends (`None`). The transport is dropped, not shut down, once the
+    /// writer has stopped and the reader is gone. For servers that cut a client off without a
+    /// goodbye (and for testing how clients take that).
+    pub fn abort(&self) {
+        self.shared.abort();
+    }
+
     /// Bytes queued and not yet written (those the writer is writing included).
     pub fn buffered(&self) -> usize {
         let st = self.shared.lock();

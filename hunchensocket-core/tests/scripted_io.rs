@@ -299,3 +299,40 @@ async fn close_codes_that_may_not_be_sent_are_refused() {
     ));
     assert!(dst.is_empty());
 }
+
+#[tokio::test]
+async fn abort_drops_the_connection_without_a_close_frame() {
+    let (mut peer, ours) = tokio::io::duplex(4096);
+    let ws = hunchensocket_core::WebSocket::from_raw(
+        ours,
+        bytes::Bytes::new(),
+        Version::Rfc6455,
+        hunchensocket_core::codec::Role::Server,
+        &Default::default(),
+    );
+    let (mut reader, sender) = ws.split();
+    sender.send("before").await.unwrap();
+    assert_eq!(read_exactly(&mut peer, 8).await, b"\x81\x06before");
+    sender.abort();
+    // The reader ends, later sends are refused, and the peer reads EOF: no close frame.
+    let ended = tokio::time::timeout(WAIT, reader.recv())
+        .await
+        .expect("reader ends");
+    assert!(ended.is_none(), "{ended:?}");
+    assert!(sender.is_closed());
+    assert!(sender.send("after").await.is_err());
+    assert!(
+        sender.close(CloseCode::NORMAL, "").await.is_ok(),
+        "closing twice is not an error"
+    );
+    drop(reader);
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, peer.read_to_end(&mut rest))
+        .await
+        .expect("EOF")
+        .unwrap();
+    assert!(rest.is_empty(), "nothing after the abort: {rest:?}");
+    tokio::time::timeout(WAIT, sender.closed())
+        .await
+        .expect("writer stopped");
+}

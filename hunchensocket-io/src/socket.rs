@@ -535,6 +535,15 @@ impl Socket {
         self.0.session.close(CloseReason::ServerClose);
     }
 
+    /// Cuts the client's whole connection off at once, as a network failure would: no
+    /// DISCONNECT, no close packet, no close frame ([`Session::abort`]). The client sees
+    /// "transport close" or "transport error" and reconnects; every socket of the connection
+    /// ends with [`DisconnectReason::TransportError`], so with connection state recovery the
+    /// client comes back as itself and gets what it missed.
+    pub fn cut_connection(&self) {
+        self.0.session.abort();
+    }
+
     pub(crate) fn set_connected(&self) {
         self.0.connected.store(true, Ordering::Release);
     }

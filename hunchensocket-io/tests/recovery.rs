@@ -33,6 +33,9 @@ async fn server(recovery: Recovery) -> Server {
                 let _ = ack.send("ok");
             },
         );
+        socket.on("cut-me", |s: Socket, _: ()| async move {
+            s.cut_connection();
+        });
         let _ = socket.emit("hello", &socket.recovered());
     });
     let runs = Arc::new(AtomicUsize::new(0));
@@ -259,4 +262,68 @@ async fn acked_and_volatile_events_carry_no_offset() {
     socket.emit("plain", &1).unwrap();
     let plain = event(&client.next_text().await.unwrap());
     assert_eq!(plain.len(), 3, "a plain emit carries its offset: {plain:?}");
+}
+
+#[tokio::test]
+async fn a_connection_the_server_cuts_off_is_recovered() {
+    use hunchensocket_core::Message;
+    let s = server(Recovery::new(Duration::from_secs(30), true)).await;
+    let (mut client, _, answer, _) = connect(s.addr, None).await;
+    let (sid, pid) = ids(&answer);
+    join(&mut client, "red").await;
+    s.io.to("red").emit("n", &0).unwrap();
+    let first = event(&client.next_text().await.unwrap());
+    let offset = first[2].as_str().expect("the offset").to_string();
+
+    // The server drops the WebSocket: no DISCONNECT, no close packet, no close frame.
+    client.send("42[\"cut-me\"]").await;
+    let end = tokio::time::timeout(Duration::from_secs(5), client.ws.recv())
+        .await
+        .expect("the connection ends in time");
+    assert!(
+        !matches!(
+            end,
+            Some(Ok(Message::Close(_))) | Some(Ok(Message::Text(_)))
+        ),
+        "{end:?}"
+    );
+    support::eventually("the socket left", || {
+        s.io.of("/").unwrap().sockets().is_empty()
+    })
+    .await;
+    s.io.to("red").emit("n", &1).unwrap();
+
+    let (_client, missed, answer, recovered) =
+        connect(s.addr, Some(json!({"pid": pid, "offset": offset}))).await;
+    assert!(recovered);
+    assert_eq!(ids(&answer), (sid, pid));
+    let numbers: Vec<Value> = missed.iter().map(|p| event(p)[1].clone()).collect();
+    assert_eq!(numbers, [json!(1)]);
+}
+
+#[tokio::test]
+async fn a_polling_session_the_server_cuts_off_answers_its_poll_with_an_error() {
+    let s = server(Recovery::new(Duration::from_secs(30), true)).await;
+    // Its CONNECT answer and `hello` came in join's one GET.
+    let client = support::PollingClient::join(s.addr).await;
+    let waiting = {
+        let path = client.path();
+        let addr = s.addr;
+        tokio::spawn(async move { support::http(addr, "GET", &path, "").await })
+    };
+    // Whether the GET is waiting when the cut comes or arrives after it, its answer is an
+    // error, never a close packet (the official client keeps a GET waiting: js-client's
+    // recovery suite cuts that one).
+    assert_eq!(client.post(&["42[\"cut-me\"]"]).await.status, 200);
+    let res = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the poll is answered in time")
+        .unwrap();
+    assert_eq!(res.status, 400, "{res:?}");
+    assert_eq!(support::error_code(&res.body), 1, "{res:?}");
+    support::eventually("the socket left", || {
+        s.io.of("/").unwrap().sockets().is_empty()
+    })
+    .await;
+    assert_eq!(client.get().await.status, 400, "the session is gone");
 }

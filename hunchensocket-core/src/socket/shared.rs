@@ -296,6 +296,22 @@ impl Shared {
         self.queue_close(echo, true);
     }
 
+    /// [`Sender::abort`](super::Sender::abort): the writer fails at its next step (nothing
+    /// more is written), which stops it and ends the reader.
+    pub(super) fn abort(&self) {
+        {
+            let mut st = self.lock();
+            if st.stopped {
+                return;
+            }
+            st.error.get_or_insert(io::ErrorKind::ConnectionAborted);
+            st.close_sent = true;
+            st.buf.clear();
+            st.pong = None;
+        }
+        self.wake_writer.notify_one();
+    }
+
     /// The read side hit EOF or an error: nothing more can be exchanged.
     pub(super) fn transport_gone(&self) {
         self.lock().finish_after_flush = true;

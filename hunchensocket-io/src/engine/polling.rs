@@ -67,6 +67,14 @@ pub(crate) async fn poll<D: Send + Sync + 'static>(
         }
         notified.await;
     }
+    if session.lock().aborted {
+        // Cut off (Session::abort): an error and a closed connection, as a broken network
+        // leaves a poll, never the close packet.
+        let mut res = error(EngineError::UnknownSid);
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return (res, true);
+    }
     let mut packets = session.drain();
     let ended = match session.lock().closed {
         // The client closed the session itself: its waiting poll is just released.

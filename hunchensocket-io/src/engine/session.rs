@@ -152,6 +152,8 @@ pub(crate) struct State {
     pub(crate) polling: bool,
     pub(crate) posting: bool,
     pub(crate) closed: Option<CloseReason>,
+    /// Ended by [`Session::abort`]: a waiting poll gets an error, not a close packet.
+    pub(crate) aborted: bool,
     pub(crate) pong: bool,
 }
 
@@ -214,6 +216,7 @@ impl<D: Send + Sync + 'static> Session<D> {
                 polling: false,
                 posting: false,
                 closed: None,
+                aborted: false,
                 pong: false,
             }),
             poll_wake: Notify::new(),
@@ -405,6 +408,31 @@ impl<D: Send + Sync + 'static> Session<D> {
         self.heartbeat_wake.notify_one();
         if let Some(engine) = self.engine.upgrade() {
             engine.closed(self, reason);
+        }
+    }
+
+    /// Ends the session as a network failure would: the client is told nothing (no close
+    /// packet, no close frame), what is queued for it is dropped, a WebSocket's connection is
+    /// dropped ([`Sender::abort`](hunchensocket_core::Sender::abort)), and a waiting or later
+    /// poll is answered with an error. The application's close handler runs once, with
+    /// [`CloseReason::TransportError`]. Callable from any thread, with or without a runtime.
+    pub fn abort(self: &Arc<Self>) {
+        let mut st = self.lock();
+        if st.closed.is_some() {
+            return;
+        }
+        st.closed = Some(CloseReason::TransportError);
+        st.aborted = true;
+        st.queue.clear();
+        st.queued_bytes = 0;
+        if let Transport::WebSocket { sender, .. } = &st.transport {
+            sender.abort();
+        }
+        drop(st);
+        self.poll_wake.notify_one();
+        self.heartbeat_wake.notify_one();
+        if let Some(engine) = self.engine.upgrade() {
+            engine.closed(self, CloseReason::TransportError);
         }
     }
 
