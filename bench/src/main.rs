@@ -17,7 +17,9 @@
 //! runs our Socket.IO server (`serve-soak`) for minutes under acked events, room broadcasts and
 //! clients that leave and come back, and checks that nothing is lost or duplicated, that its heap
 //! and RSS stay flat and that it returns to its baseline (`target/bench/soak-results.json`,
-//! `soak-rss.svg`). See bench/README.md.
+//! `soak-rss.svg`). The soak's server runs on mimalloc unless `--allocator glibc` says otherwise;
+//! every other server of this binary runs on the system allocator (src/alloc.rs says why and how).
+//! See bench/README.md.
 
 mod alloc;
 mod client;
