@@ -1,8 +1,16 @@
 // Connection state recovery across nodes on the Redis Streams adapter: two of our conformance
 // nodes (--redis-streams) and one Node socket.io node with @socket.io/redis-streams-adapter 0.3
 // on one redis-server. A client drops on one node and recovers on another, in every direction;
-// then a randomized run: clients in a room, a producer, transports killed at random, each client
-// reconnecting to a random node, and every client ends with every event exactly once, in order.
+// then a randomized run: clients in a room (on every node), a producer, transports killed at
+// random, each client reconnecting to a random node of ours, and every client ends with every
+// event exactly once, in order.
+//
+// Why the randomized run recovers on our nodes only: @socket.io/redis-streams-adapter 0.3.1 reads
+// the missed entries with XRANGE until it finds none, and only then does socket.io put the socket
+// back in its rooms, while its stream reader goes on delivering. An event added in that window
+// reaches neither the replay nor the socket (CI saw a client recovered on the Node node miss one
+// such event). Ours pauses its reader during a restore. The directional tests above recover on the
+// Node node too, with no event in flight during the restore.
 //
 //   CONFORMANCE_BIN=target/release/conformance node --test tests/cluster/streams.test.mjs
 //   STREAMS_FLEET=rust,rust,node (default)
@@ -13,7 +21,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { io } from "socket.io-client";
 import { startRedis } from "./support/redis.mjs";
-import { track, untrack, killAll } from "./support/procs.mjs";
+import { track, killAll } from "./support/procs.mjs";
 import { CLUSTER_DIR, LOG_DIR, RUST_BIN, parseKinds } from "./support/fleet.mjs";
 import { sleep, withTimeout } from "../support/wait.mjs";
 
@@ -54,14 +62,24 @@ before(async () => {
 
 after(async () => {
     for (const c of clients) c.close();
-    for (const n of nodes) {
-        n.proc.kill("SIGTERM");
-        untrack(n.proc);
-    }
-    await sleep(200);
+    for (const n of nodes) n.proc.kill("SIGTERM");
+    await sleep(300);
+    // Whatever has not exited by now is still tracked: killAll ends it (SIGKILL).
     killAll();
     await redis?.cleanup();
 });
+
+/**
+ * Polls `cond` every 20 ms until it holds; rejects with `label` after `ms`. The polling stops
+ * then too, so a failed wait keeps nothing running that would hold the test process open.
+ */
+async function until(cond, label, ms) {
+    const end = Date.now() + ms;
+    while (!cond()) {
+        if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${label}`);
+        await sleep(20);
+    }
+}
 
 /** A client on `node` that can be moved: its Manager's URL is changed before it reconnects. */
 async function client(node, label) {
@@ -94,7 +112,7 @@ for (const from of [0, 1, 2]) {
             const room = `room-${from}-${to}`;
             assert.equal(await ask(c, "join", room), "ok");
             assert.equal(await ask(producer, "to-room", room, "n", 0), "ok");
-            await withTimeout((async () => { while (!c.got.includes(0)) await sleep(20); })(), "first event", 5000);
+            await until(() => c.got.includes(0), "first event", 5000);
             const id = c.id;
             const back = cut(c, b);
             await sleep(100);
@@ -109,7 +127,7 @@ for (const from of [0, 1, 2]) {
             assert.deepEqual(state.rooms, [id, room].sort());
             assert.equal(state.recovered, true);
             assert.equal(await ask(producer, "to-room", room, "n", 3), "ok");
-            await withTimeout((async () => { while (!c.got.includes(3)) await sleep(20); })(), "live again", 5000);
+            await until(() => c.got.includes(3), "live again", 5000);
             await sleep(200);
             assert.deepEqual(c.got, [0, 1, 2, 3]);
             c.close();
@@ -128,6 +146,7 @@ test("randomized: transports killed at random, every client gets every event onc
         members.push(c);
     }
     const producer = await client(nodes[0], "producer");
+    const ours = nodes.filter((n) => n.kind === "rust");
     let seed = 12345;
     const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
     const cuts = [];
@@ -137,7 +156,7 @@ test("randomized: transports killed at random, every client gets every event onc
             const victim = members[rand(N)];
             if (victim.connected) {
                 victim.cuts = (victim.cuts ?? 0) + 1;
-                cuts.push(cut(victim, nodes[rand(nodes.length)]));
+                cuts.push(cut(victim, ours[rand(ours.length)]));
             }
         }
         await sleep(10);
@@ -145,9 +164,9 @@ test("randomized: transports killed at random, every client gets every event onc
     assert.ok(cuts.length >= 5, `transports were cut (${cuts.length})`);
     await withTimeout(Promise.all(cuts), "every cut client back", 15_000);
     const all = Array.from({ length: EVENTS }, (_, i) => i);
-    await withTimeout((async () => {
-        while (!members.every((m) => m.got.length >= EVENTS)) await sleep(50);
-    })(), "every event everywhere", 15_000).catch(() => {});
+    // Whatever arrived by then is compared below; a missing event fails there, with the list.
+    await until(() => members.every((m) => m.got.length >= EVENTS), "every event everywhere", 15_000)
+        .catch(() => {});
     await sleep(300);
     for (const m of members) {
         if (m.cuts) assert.equal(m.recovered, true, `${m.label} was recovered after its last cut`);
