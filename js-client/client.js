@@ -215,8 +215,10 @@ class Engine extends Emitter {
     }
   }
   #unprobe() {
-    this.#probe?.close();
+    const ws = this.#probe;
     this.#probe = this.#upgrading = 0;
+    // Detached first: closing a WebSocket that is still connecting fires its events from close().
+    if (ws) (ws.onclose = ws.onerror = ws.onmessage = () => {}), ws.close();
     this.#poll();
     this.#flush();
   }

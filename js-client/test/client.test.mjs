@@ -357,6 +357,34 @@ describe("io() caching", () => {
             socket.disconnect();
         }
     });
+    it("ours: a probe WebSocket that fails while connecting ends the upgrade once; polling goes on", async () => {
+        // As Node's WebSocket (undici) does: close() on a socket still connecting fires its error
+        // event from inside close(), again on every call. The upgrade's probe fails that way.
+        let made = 0;
+        const WS = class {
+            readyState = 0;
+            constructor() {
+                made++;
+                setTimeout(() => this.onerror?.({}), 0);
+            }
+            close() {
+                if (this.readyState == 0) this.onerror?.({});
+            }
+            send() {}
+        };
+        const socket = ours.io(server.baseUrl, { forceNew: true, reconnection: false, WebSocket: WS });
+        try {
+            await next(socket, "connect");
+            for (let i = 0; !made && i < WAIT_MS / 10; i++) await sleep(10);
+            assert.ok(made, "an upgrade was tried");
+            await sleep(50);
+            assert.equal(socket.connected, true);
+            assert.equal(socket.io.engine.transport.name, "polling");
+            assert.equal(await withTimeout(socket.emitWithAck("message-with-ack", 5), "ack over polling"), 5);
+        } finally {
+            socket.disconnect();
+        }
+    });
     it("ours: the WebSocket option injects the constructor", async () => {
         let made = 0;
         const WS = class extends globalThis.WebSocket {
